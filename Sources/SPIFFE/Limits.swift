@@ -1,0 +1,22 @@
+/// Every bound the SPIFFE module enforces on its inputs, in one place.
+public enum Limits {
+    /// The SPIFFE ID spec requires support up to 2048 bytes; longer IDs are rejected
+    /// (SPIRE's SPI-01-003 safety tests reject them too).
+    public static let spiffeIDBytesMax = 2048
+    /// A trust domain name is a host name: at most 255 bytes.
+    public static let trustDomainBytesMax = 255
+    /// A Workload API endpoint address (`unix:///path`) is bounded by the Unix socket path limit
+    /// and a little room for the scheme.
+    public static let endpointAddressBytesMax = 4096
+    /// Certificates in one SVID chain or one bundle. Deep or huge chains are a known DoS vector
+    /// (SPIRE 1.14.2, x509pop), so the bound is checked before any signature is verified.
+    public static let certificatesPerChainMax = 16
+    public static let certificatesPerBundleMax = 1024
+    /// Bytes of PEM or DER input accepted in one parse call.
+    public static let encodedCertificatesBytesMax = 4 * 1024 * 1024
+    /// Bytes of a JWT in compact form, and of a JSON bundle document.
+    public static let jwtBytesMax = 64 * 1024
+    public static let bundleJSONBytesMax = 4 * 1024 * 1024
+    /// Keys in one JWT bundle or SPIFFE bundle.
+    public static let bundleKeysMax = 1024
+}

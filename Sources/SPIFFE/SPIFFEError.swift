@@ -1,0 +1,46 @@
+/// An error from parsing or verifying SPIFFE documents: certificates, keys, bundles, SVIDs.
+///
+/// Like swift-certificates' `CertificateError`, it is a struct with an extensible code and a
+/// human-readable reason; two errors compare equal when their codes do, which keeps tests simple.
+public struct SPIFFEError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        let name: String
+        private init(_ name: String) { self.name = name }
+        public var description: String { name }
+
+        public static let inputTooLarge = Code("inputTooLarge")
+        public static let malformedCertificate = Code("malformedCertificate")
+        public static let malformedKey = Code("malformedKey")
+        public static let malformedBundle = Code("malformedBundle")
+        public static let malformedJWT = Code("malformedJWT")
+        public static let invalidSPIFFEID = Code("invalidSPIFFEID")
+        /// An X509-SVID leaf breaks a rule of X509-SVID.md §4 / go-spiffe's x509svid checks.
+        public static let invalidLeaf = Code("invalidLeaf")
+        /// A signing certificate in the chain is not a CA allowed to sign.
+        public static let invalidSigningCertificate = Code("invalidSigningCertificate")
+        public static let keyMismatch = Code("keyMismatch")
+        public static let noBundle = Code("noBundle")
+        public static let chainVerificationFailed = Code("chainVerificationFailed")
+        public static let unsupportedAlgorithm = Code("unsupportedAlgorithm")
+        public static let invalidJWTHeader = Code("invalidJWTHeader")
+        public static let invalidJWTClaims = Code("invalidJWTClaims")
+        public static let jwtExpired = Code("jwtExpired")
+        public static let audienceMismatch = Code("audienceMismatch")
+        public static let unknownKey = Code("unknownKey")
+        public static let signatureInvalid = Code("signatureInvalid")
+        public static let invalidEndpointAddress = Code("invalidEndpointAddress")
+    }
+
+    public let code: Code
+    public let reason: String
+
+    public init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public var description: String { "\(code): \(reason)" }
+
+    public static func == (lhs: SPIFFEError, rhs: SPIFFEError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+}

@@ -1,0 +1,149 @@
+/// A SPIFFE ID: `spiffe://<trust domain>[/<path>]` (SPIFFE-ID.md).
+///
+/// Parsing is strict like go-spiffe's: lowercase scheme and trust domain only, no
+/// percent-encoding, no empty or dot segments, no trailing slash, no query or fragment,
+/// at most `Limits.spiffeIDBytesMax` bytes. Comparison is by value; ordering is by the string.
+public struct SPIFFEID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public static let schemePrefix = "spiffe://"
+
+    public let trustDomain: TrustDomain
+    /// The path including its leading slash (`/ns/default/sa/web`), or "" for none.
+    public let path: String
+
+    /// Parses and validates a SPIFFE ID string.
+    public init(parsing string: String) throws(SPIFFEIDError) {
+        if string.isEmpty { throw SPIFFEIDError(.empty, input: string) }
+        if string.utf8.count > Limits.spiffeIDBytesMax { throw SPIFFEIDError(.tooLong, input: string) }
+        guard string.hasPrefix(Self.schemePrefix) else { throw SPIFFEIDError(.scheme, input: string) }
+        let rest = string.dropFirst(Self.schemePrefix.count)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let name = rest[rest.startIndex..<slash]
+        try TrustDomain.validate(name: name, input: string)
+        let path = rest[slash...]
+        try Self.validate(path: path, input: string)
+        self.trustDomain = TrustDomain(validatedName: String(name))
+        self.path = String(path)
+    }
+
+    /// Builds an ID from a trust domain and a path that must start with `/` (or be empty).
+    public init(trustDomain: TrustDomain, path: String) throws(SPIFFEIDError) {
+        if !path.isEmpty && !path.hasPrefix("/") { throw SPIFFEIDError(.pathCharacter, input: path) }
+        try Self.validate(path: path[...], input: path)
+        try self.init(checkingLength: trustDomain, path: path)
+    }
+
+    /// Builds an ID from path segments, validating each one on its own so that no segment can
+    /// smuggle a `/` or a dot segment into the result (the lesson of SPIRE's SPI-01-003).
+    public init(trustDomain: TrustDomain, segments: [String]) throws(SPIFFEIDError) {
+        var path = ""
+        for segment in segments {
+            try Self.validate(segment: segment[...], input: segment)
+            path += "/" + segment
+        }
+        try self.init(checkingLength: trustDomain, path: path)
+    }
+
+    private init(checkingLength trustDomain: TrustDomain, path: String) throws(SPIFFEIDError) {
+        let length = Self.schemePrefix.utf8.count + trustDomain.name.utf8.count + path.utf8.count
+        if length > Limits.spiffeIDBytesMax {
+            throw SPIFFEIDError(.tooLong, input: trustDomain.idString + path)
+        }
+        self.trustDomain = trustDomain
+        self.path = path
+    }
+
+    init(trustDomain: TrustDomain, validatedPath: String) {
+        self.trustDomain = trustDomain
+        self.path = validatedPath
+    }
+
+    public var string: String { trustDomain.idString + path }
+    public var description: String { string }
+
+    /// True when the ID has no path, i.e. it names the trust domain itself.
+    public var isTrustDomainID: Bool { path.isEmpty }
+
+    public func isMember(of trustDomain: TrustDomain) -> Bool { self.trustDomain == trustDomain }
+
+    /// The path split into its segments (`/a/b` → `["a", "b"]`).
+    public var segments: [Substring] { path.split(separator: "/", omittingEmptySubsequences: true) }
+
+    /// Appends validated segments to this ID's path.
+    public func appending(segments more: [String]) throws(SPIFFEIDError) -> SPIFFEID {
+        try SPIFFEID(trustDomain: trustDomain, segments: segments.map(String.init) + more)
+    }
+
+    public static func < (lhs: SPIFFEID, rhs: SPIFFEID) -> Bool { lhs.string < rhs.string }
+
+    // MARK: - Validation
+
+    static func validate(path: Substring, input: String) throws(SPIFFEIDError) {
+        if path.isEmpty { return }
+        // Walk segment by segment like go-spiffe's validatePath, so that `//` is reported as
+        // an empty segment and a lone trailing `/` as a trailing slash.
+        var segmentStart = path.index(after: path.startIndex)
+        var index = segmentStart
+        while index < path.endIndex {
+            let character = path.utf8[index]
+            if character == UInt8(ascii: "/") {
+                let segment = path[segmentStart..<index]
+                if segment.isEmpty { throw SPIFFEIDError(.emptySegment, input: input) }
+                if segment == "." || segment == ".." { throw SPIFFEIDError(.dotSegment, input: input) }
+                segmentStart = path.index(after: index)
+            } else if !isPathByte(character) {
+                if character == UInt8(ascii: "?") || character == UInt8(ascii: "#") {
+                    throw SPIFFEIDError(.queryOrFragment, input: input)
+                }
+                throw SPIFFEIDError(.pathCharacter, input: input)
+            }
+            index = path.utf8.index(after: index)
+        }
+        let last = path[segmentStart...]
+        if last.isEmpty { throw SPIFFEIDError(.trailingSlash, input: input) }
+        if last == "." || last == ".." { throw SPIFFEIDError(.dotSegment, input: input) }
+    }
+
+    static func validate(segment: Substring, input: String) throws(SPIFFEIDError) {
+        if segment.isEmpty { throw SPIFFEIDError(.emptySegment, input: input) }
+        if segment == "." || segment == ".." { throw SPIFFEIDError(.dotSegment, input: input) }
+        for byte in segment.utf8 where !isPathByte(byte) {
+            throw SPIFFEIDError(.pathCharacter, input: input)
+        }
+    }
+
+    static func isPathByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "-"),
+            UInt8(ascii: "_"):
+            true
+        default:
+            false
+        }
+    }
+}
+
+// MARK: - SPIRE's reserved namespace
+
+extension SPIFFEID {
+    /// SPIRE reserves `/spire` and everything below it for its own agents and servers.
+    public var isInReservedSPIRENamespace: Bool { path == "/spire" || path.hasPrefix("/spire/") }
+
+    /// `spiffe://<td>/spire/server`, the identity every server presents.
+    public static func server(in trustDomain: TrustDomain) -> SPIFFEID {
+        SPIFFEID(trustDomain: trustDomain, validatedPath: "/spire/server")
+    }
+
+    /// `spiffe://<td>/spire/agent/<attestor>/<segments…>`; every segment is validated separately.
+    public static func agent(
+        in trustDomain: TrustDomain, attestor: String, segments: [String]
+    ) throws(SPIFFEIDError) -> SPIFFEID {
+        try SPIFFEID(trustDomain: trustDomain, segments: ["spire", "agent", attestor] + segments)
+    }
+
+    /// True for `spiffe://<td>/spire/agent/…` IDs.
+    public var isAgent: Bool { path.hasPrefix("/spire/agent/") }
+
+    /// True for `spiffe://<td>/spire/server`.
+    public var isServer: Bool { path == "/spire/server" }
+}
