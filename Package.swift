@@ -34,6 +34,8 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Pure: SPIRE-layout HCL configuration → typed server and agent settings.
+        .target(name: "Config", dependencies: ["SPIFFE"], swiftSettings: strictSettings),
         .executableTarget(
             name: "lineage-server",
             dependencies: [
@@ -61,6 +63,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "SPIFFE"], swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]
 )
