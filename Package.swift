@@ -42,6 +42,18 @@ let package = Package(
         ),
         // Pure: SPIRE-layout HCL configuration → typed server and agent settings.
         .target(name: "Config", dependencies: ["SPIFFE"], swiftSettings: strictSettings),
+        // Pure: CA and SVID templates, CSR checks, rotation schedule.
+        .target(
+            name: "Authority",
+            dependencies: [
+                "SPIFFE",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Generated: protobuf + gRPC code for the external APIs (scripts/generate-protos.sh).
         .target(
             name: "Wire",
@@ -99,6 +111,17 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "AuthorityTests",
+            dependencies: [
+                "Authority", "SPIFFE",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: strictSettings
         ),

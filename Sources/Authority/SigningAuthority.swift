@@ -1,0 +1,29 @@
+import X509
+
+/// An X.509 CA able to sign: its certificate, the chain above it up to (not including) the
+/// root a bundle holds, and its key. With a self-signed CA the chain is empty.
+///
+/// The key is a `Certificate.PrivateKey`, which can wrap any `CustomPrivateKey` (a KMS or HSM
+/// signer) as well as in-memory keys: that is the signing seam the rest of Lineage uses.
+public struct SigningAuthority: Sendable {
+    public let certificate: Certificate
+    /// Intermediates between `certificate` and the trust anchor, nearest first (the upstream
+    /// chain an SVID carries after its leaf).
+    public let upstreamChain: [Certificate]
+    public let privateKey: Certificate.PrivateKey
+
+    public init(certificate: Certificate, upstreamChain: [Certificate] = [], privateKey: Certificate.PrivateKey) {
+        precondition(certificate.publicKey == privateKey.publicKey, "authority key does not match its certificate")
+        self.certificate = certificate
+        self.upstreamChain = upstreamChain
+        self.privateKey = privateKey
+    }
+
+    /// The subject key identifier, the authority's ID in events and bundles.
+    public var subjectKeyID: [UInt8] {
+        if let ski = try? certificate.extensions.subjectKeyIdentifier {
+            return Array(ski.keyIdentifier)
+        }
+        return Array(SubjectKeyIdentifier(hash: certificate.publicKey).keyIdentifier)
+    }
+}
