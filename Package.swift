@@ -54,6 +54,8 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Pure: attestation logic (unix selectors and /proc parsing; node attestors follow).
+        .target(name: "Attestation", dependencies: ["SPIFFE"], swiftSettings: strictSettings),
         // Generated: protobuf + gRPC code for the external APIs (scripts/generate-protos.sh).
         .target(
             name: "Wire",
@@ -125,6 +127,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "AttestationTests", dependencies: ["Attestation"], swiftSettings: strictSettings),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SPIFFE"], swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]
