@@ -65,11 +65,21 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // Runtime: the standard grpc.health.v1 service (hand-written; no package provides it).
+        .target(
+            name: "GRPCHealth",
+            dependencies: [
+                "Wire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Runtime: node attestation, sync, SVID cache, unix workload attestation, Workload API, SDS.
         .target(
             name: "Agent",
             dependencies: [
-                "SPIFFE", "Config", "Wire",
+                "SPIFFE", "Config", "Attestation", "Wire", "GRPCHealth",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -128,6 +138,16 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "AttestationTests", dependencies: ["Attestation"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "GRPCHealthTests",
+            dependencies: [
+                "GRPCHealth", "Wire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SPIFFE"], swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]
