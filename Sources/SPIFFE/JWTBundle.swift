@@ -23,6 +23,13 @@ public struct JWTBundle: Hashable, Sendable {
         for (keyID, key) in authorities { try addAuthority(keyID: keyID, publicKey: key) }
     }
 
+    /// Used when every key ID is already known to be non-empty.
+    init(trustDomain: TrustDomain, validatedAuthorities: [String: Certificate.PublicKey]) {
+        precondition(!validatedAuthorities.keys.contains(""), "JWT authority key IDs must be non-empty")
+        self.trustDomain = trustDomain
+        self.authorities = validatedAuthorities
+    }
+
     /// Parses a JWKS document as the Workload API's `JWTBundlesResponse` carries it (SPIRE: JWT
     /// keys only, each with `kid`, no `use`; SPIFFE-WIRE §1.4).
     ///
