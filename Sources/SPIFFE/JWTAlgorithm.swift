@@ -1,0 +1,153 @@
+import Crypto
+import Foundation
+import X509
+import _CryptoExtras
+
+/// The JWS algorithms a JWT-SVID may be signed with (JWT-SVID.md §3.1): RSASSA-PKCS1-v1_5,
+/// ECDSA and RSASSA-PSS with SHA-2 (RFC 7518 §3). Anything else, including `none`, the HMAC
+/// algorithms and `EdDSA`, MUST be rejected, so it has no case here.
+public enum JWTAlgorithm: String, Hashable, Sendable, CaseIterable {
+    case rs256 = "RS256"
+    case rs384 = "RS384"
+    case rs512 = "RS512"
+    case es256 = "ES256"
+    case es384 = "ES384"
+    case es512 = "ES512"
+    case ps256 = "PS256"
+    case ps384 = "PS384"
+    case ps512 = "PS512"
+
+    /// The `alg` header value.
+    public var name: String { rawValue }
+
+    var isRSA: Bool {
+        switch self {
+        case .rs256, .rs384, .rs512, .ps256, .ps384, .ps512: true
+        case .es256, .es384, .es512: false
+        }
+    }
+
+    /// Verifies a JOSE signature (raw `r || s` for ECDSA, RFC 7518 §3.4) over `signingInput`.
+    /// A key of the wrong type for the algorithm is `.algorithmKeyMismatch`; a signature that
+    /// does not verify is `.signatureInvalid`.
+    func verify(
+        signature: [UInt8], signingInput: [UInt8], key: Certificate.PublicKey
+    ) throws(SPIFFEError) {
+        let valid: Bool
+        switch self {
+        case .es256:
+            guard let key = P256.Signing.PublicKey(key) else { throw mismatch(key) }
+            valid = (try? P256.Signing.ECDSASignature(rawRepresentation: signature))
+                .map { key.isValidSignature($0, for: signingInput) } ?? false
+        case .es384:
+            guard let key = P384.Signing.PublicKey(key) else { throw mismatch(key) }
+            valid = (try? P384.Signing.ECDSASignature(rawRepresentation: signature))
+                .map { key.isValidSignature($0, for: signingInput) } ?? false
+        case .es512:
+            guard let key = P521.Signing.PublicKey(key) else { throw mismatch(key) }
+            valid = (try? P521.Signing.ECDSASignature(rawRepresentation: signature))
+                .map { key.isValidSignature($0, for: signingInput) } ?? false
+        case .rs256, .rs384, .rs512, .ps256, .ps384, .ps512:
+            guard let key = _RSA.Signing.PublicKey(key) else { throw mismatch(key) }
+            let rsaSignature = _RSA.Signing.RSASignature(rawRepresentation: signature)
+            let padding = rsaPadding
+            valid = switch self {
+            case .rs256, .ps256: key.isValidSignature(rsaSignature, for: SHA256.hash(data: signingInput), padding: padding)
+            case .rs384, .ps384: key.isValidSignature(rsaSignature, for: SHA384.hash(data: signingInput), padding: padding)
+            default: key.isValidSignature(rsaSignature, for: SHA512.hash(data: signingInput), padding: padding)
+            }
+        }
+        if !valid { throw SPIFFEError(.signatureInvalid, "JWT signature does not verify with the \(name) key") }
+    }
+
+    var rsaPadding: _RSA.Signing.Padding {
+        switch self {
+        case .ps256, .ps384, .ps512: .PSS
+        default: .insecurePKCS1v1_5
+        }
+    }
+
+    private func mismatch(_ key: Certificate.PublicKey) -> SPIFFEError {
+        SPIFFEError(.algorithmKeyMismatch, "JWT algorithm \(name) cannot be used with the bundle key for this kid")
+    }
+}
+
+/// Signs JWT-SVIDs: the algorithm plus a function producing the JOSE-form signature. The
+/// `Authority` module adapts its `KeySigner` to this; `JWTSigningKey` covers in-memory keys.
+public protocol JWTSigner: Sendable {
+    var algorithm: JWTAlgorithm { get }
+    /// The JWS signature over `signingInput` (ASCII `header.payload`), in JOSE form: raw
+    /// `r || s`, each padded to the field size, for ECDSA (RFC 7518 §3.4).
+    func signature(for signingInput: [UInt8]) throws(SPIFFEError) -> [UInt8]
+}
+
+/// An in-memory private key that signs JWT-SVIDs. Signing uses swift-crypto's CSPRNG (ECDSA
+/// nonces, PSS salts), the one source of randomness the pure module allows.
+public struct JWTSigningKey: JWTSigner {
+    private enum Backing: Sendable {
+        case p256(P256.Signing.PrivateKey)
+        case p384(P384.Signing.PrivateKey)
+        case p521(P521.Signing.PrivateKey)
+        case rsa(_RSA.Signing.PrivateKey)
+    }
+
+    private let backing: Backing
+    public let algorithm: JWTAlgorithm
+
+    /// ES256.
+    public init(_ key: P256.Signing.PrivateKey) {
+        self.backing = .p256(key)
+        self.algorithm = .es256
+    }
+
+    /// ES384.
+    public init(_ key: P384.Signing.PrivateKey) {
+        self.backing = .p384(key)
+        self.algorithm = .es384
+    }
+
+    /// ES512 (ECDSA on P-521 with SHA-512).
+    public init(_ key: P521.Signing.PrivateKey) {
+        self.backing = .p521(key)
+        self.algorithm = .es512
+    }
+
+    /// One of RS256/384/512 or PS256/384/512.
+    public init(_ key: _RSA.Signing.PrivateKey, algorithm: JWTAlgorithm) throws(SPIFFEError) {
+        guard algorithm.isRSA else {
+            throw SPIFFEError(.algorithmKeyMismatch, "\(algorithm.name) cannot be used with an RSA key")
+        }
+        self.backing = .rsa(key)
+        self.algorithm = algorithm
+    }
+
+    /// The public key, as it goes into a JWT bundle.
+    public var publicKey: Certificate.PublicKey {
+        switch backing {
+        case .p256(let key): Certificate.PublicKey(key.publicKey)
+        case .p384(let key): Certificate.PublicKey(key.publicKey)
+        case .p521(let key): Certificate.PublicKey(key.publicKey)
+        case .rsa(let key): Certificate.PublicKey(key.publicKey)
+        }
+    }
+
+    public func signature(for signingInput: [UInt8]) throws(SPIFFEError) -> [UInt8] {
+        do {
+            switch backing {
+            case .p256(let key): return Array(try key.signature(for: signingInput).rawRepresentation)
+            case .p384(let key): return Array(try key.signature(for: signingInput).rawRepresentation)
+            case .p521(let key): return Array(try key.signature(for: signingInput).rawRepresentation)
+            case .rsa(let key):
+                let padding = algorithm.rsaPadding
+                let signature = switch algorithm {
+                case .rs384, .ps384: try key.signature(for: SHA384.hash(data: signingInput), padding: padding)
+                case .rs512, .ps512: try key.signature(for: SHA512.hash(data: signingInput), padding: padding)
+                default: try key.signature(for: SHA256.hash(data: signingInput), padding: padding)
+                }
+                return Array(signature.rawRepresentation)
+            }
+        } catch {
+            throw SPIFFEError(.signatureInvalid, "cannot sign JWT with \(algorithm.name): \(error)")
+        }
+    }
+}
