@@ -34,6 +34,14 @@ public struct JWTSVID: Hashable, Sendable {
     /// The compact serialisation: `header.payload.signature`.
     public let token: String
 
+    /// The claims as SPIRE's ValidateJWTSVID returns them: `aud` always rendered as a list
+    /// (SPIFFE-WIRE §1.5), everything else as decoded.
+    public var claimsWithAudienceList: [String: JSONValue] {
+        var claims = self.claims
+        claims["aud"] = .array(audience.map(JSONValue.string))
+        return claims
+    }
+
     public var keyID: String { header.keyID }
     public var algorithm: JWTAlgorithm { header.algorithm }
 

@@ -70,6 +70,8 @@ import _CryptoExtras
         let svid = try F.validate(F.token(claims: F.claims(audience: audience)))
         #expect(svid.audience.contains(F.audience))
         #expect(svid.claims["aud"] == audience)
+        #expect(svid.claimsWithAudienceList["aud"]?.arrayValue?.contains(.string(F.audience)) == true)
+        #expect(svid.claimsWithAudienceList["sub"] == .string(F.subject.string))
     }
 
     @Test func typJOSEAndAbsentTypAreAccepted() throws {
