@@ -49,6 +49,10 @@ public enum JWTAlgorithm: String, Hashable, Sendable, CaseIterable {
                 .map { key.isValidSignature($0, for: signingInput) } ?? false
         case .rs256, .rs384, .rs512, .ps256, .ps384, .ps512:
             guard let key = _RSA.Signing.PublicKey(key) else { throw mismatch(key) }
+            // Keys from PKIX DER bypass the JWK bound, so the DoS bound is checked here too.
+            if key.keySizeInBits > Limits.rsaModulusBytesMax * 8 {
+                throw SPIFFEError(.inputTooLarge, "RSA key is longer than \(Limits.rsaModulusBytesMax * 8) bits")
+            }
             let rsaSignature = _RSA.Signing.RSASignature(rawRepresentation: signature)
             let padding = rsaPadding
             valid = switch self {

@@ -30,6 +30,9 @@ extension JWTSVID {
         for name in extraClaims.keys where registeredClaimNames.contains(name) {
             throw SPIFFEError(.invalidJWTClaims, "extra claim \"\(name)\" would override a registered claim")
         }
+        for time in [expiresAt, issuedAt] where !(abs(time.timeIntervalSince1970) <= 1e15) {
+            throw SPIFFEError(.invalidJWTClaims, "JWT-SVID time \(time) is out of range")
+        }
         let expirySeconds = Int64(expiresAt.timeIntervalSince1970.rounded(.down))
         let issuedSeconds = Int64(issuedAt.timeIntervalSince1970.rounded(.down))
         if expirySeconds <= issuedSeconds {

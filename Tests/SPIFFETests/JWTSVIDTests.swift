@@ -250,6 +250,11 @@ import _CryptoExtras
         expectSPIFFEError(.invalidJWTClaims) { try F.validate(token(setting: "aud", to: audience)) }
     }
 
+    @Test func tooManyAudiencesAreRejected() {
+        let audience = JSONValue.array((0...Limits.jwtAudiencesMax).map { .string("a\($0)") } + [.string(F.audience)])
+        expectSPIFFEError(.inputTooLarge) { try F.validate(token(setting: "aud", to: audience)) }
+    }
+
     @Test(arguments: [JSONValue.string("spiffe://example.org/other"), .array([.string("a"), .string("b")])])
     func audWithoutExpectedValueIsRejected(audience: JSONValue) {
         expectSPIFFEError(.audienceMismatch) { try F.validate(token(setting: "aud", to: audience)) }
@@ -347,5 +352,15 @@ import _CryptoExtras
                 extraClaims: ["sub": .string("spiffe://example.org/admin")])
         }
         expectSPIFFEError(.algorithmKeyMismatch) { try JWTSigningKey(F.rsa, algorithm: .es256) }
+        expectSPIFFEError(.invalidJWTClaims) {
+            try JWTSVID.sign(
+                subject: F.subject, audience: ["a"], expiresAt: Date(timeIntervalSince1970: .infinity), issuedAt: F.now,
+                keyID: "k", signer: signer)
+        }
+        expectSPIFFEError(.inputTooLarge) {
+            try JWTSVID.sign(
+                subject: F.subject, audience: (0...Limits.jwtAudiencesMax).map { "a\($0)" }, expiresAt: F.now + 60,
+                issuedAt: F.now, keyID: "k", signer: signer)
+        }
     }
 }
