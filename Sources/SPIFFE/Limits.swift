@@ -19,4 +19,19 @@ public enum Limits {
     public static let bundleJSONBytesMax = 4 * 1024 * 1024
     /// Keys in one JWT bundle or SPIFFE bundle.
     public static let bundleKeysMax = 1024
+    /// Trust domains in one SPIFFE bundle map (SPIFFE_Trust_Domain_and_Bundle.md §5).
+    public static let bundleMapTrustDomainsMax = 1024
+    /// Nesting depth of any JSON document the module parses (JWT header and claims, JWKs,
+    /// bundles, bundle maps). A bundle map needs 6 levels; the rest is room for nested claims.
+    public static let jsonDepthMax = 32
+    /// RSA moduli longer than 8192 bits are rejected before any arithmetic, because verifying
+    /// with a huge key is a CPU DoS (SPIRE 1.14.2).
+    public static let rsaModulusBytesMax = 1024
+    /// Audience values in one JWT-SVID, minted or parsed.
+    public static let jwtAudiencesMax = 64
+    /// Clock-skew allowance when checking a JWT-SVID's `exp`, `nbf` and `iat` against the
+    /// validation time (JWT-SVID.md §3 allows "a small leeway"). go-jose's default, which
+    /// go-spiffe inherits, is 60 s; we take half that, so a token is accepted at most 30 s after
+    /// `exp`, and `nbf`/`iat` may be at most 30 s ahead of the validation time.
+    public static let jwtClockSkewLeewaySeconds: Int64 = 30
 }

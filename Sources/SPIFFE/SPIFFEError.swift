@@ -28,6 +28,14 @@ public struct SPIFFEError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let audienceMismatch = Code("audienceMismatch")
         public static let unknownKey = Code("unknownKey")
         public static let signatureInvalid = Code("signatureInvalid")
+        /// A JWT-SVID's `nbf` or `iat` lies ahead of the validation time (beyond the leeway).
+        public static let jwtNotYetValid = Code("jwtNotYetValid")
+        /// The bundle key found for a JWT-SVID's `kid` cannot verify its `alg` (e.g. RSA for ES256).
+        public static let algorithmKeyMismatch = Code("algorithmKeyMismatch")
+        /// A JWK's `kty` or `crv` is not one the module supports; bundle parsers ignore such keys.
+        public static let unsupportedKeyType = Code("unsupportedKeyType")
+        /// A JSON object names the same member twice (forbidden in bundle maps; rejected everywhere).
+        public static let duplicateJSONMember = Code("duplicateJSONMember")
         public static let invalidEndpointAddress = Code("invalidEndpointAddress")
     }
 
