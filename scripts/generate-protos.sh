@@ -40,5 +40,5 @@ generate() {  # generate OUTPUT_DIR VISIBILITY GRPC(yes|no) PROTO_FILES...
 }
 
 generate Sources/Wire/Generated Public yes \
-  $(cd proto && find spiffe envoy grpc google -name '*.proto' | sort | sed 's|^|proto/|' | sed 's|^proto/||')
+  $(cd proto && find spiffe envoy grpc google spire lineage/api -name '*.proto' | sort | sed 's|^|proto/|' | sed 's|^proto/||')
 echo "generated: $(find Sources/Wire/Generated -name '*.swift' | wc -l) files in Sources/Wire/Generated"
