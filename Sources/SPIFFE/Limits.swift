@@ -22,8 +22,4 @@ public enum Limits {
     /// Bytes of one DER PKCS#8 private key (PEM may be twice this). An 8192-bit RSA key is about
     /// 4.9 KiB, so this leaves room without letting a caller hand us megabytes to decode.
     public static let privateKeyBytesMax = 16 * 1024
-    /// The largest RSA SVID key accepted. Private-key operations grow with the cube of the size,
-    /// and SPIRE's 1.14.2 fixes show oversized keys are a DoS lever; swift-crypto sets the floor
-    /// (2048 bits).
-    public static let rsaKeyBitsMax = 8192
 }

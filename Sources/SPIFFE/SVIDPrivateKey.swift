@@ -10,8 +10,9 @@ import _CryptoExtras
 /// SDS carries them as a PEM `PRIVATE KEY` block (§3.2), so PKCS#8 is the only encoding accepted
 /// here: SEC1 (`EC PRIVATE KEY`) and PKCS#1 (`RSA PRIVATE KEY`) are rejected, as go-spiffe's
 /// `x509svid.ParseRaw` rejects them. Supported keys are the ones go-spiffe accepts and
-/// swift-crypto implements (§1.6): ECDSA P-256/P-384/P-521, RSA ≥ 2048 bits (swift-crypto's
-/// floor) up to `Limits.rsaKeyBitsMax`, and Ed25519.
+/// swift-crypto implements (§1.6): ECDSA P-256/P-384/P-521, RSA from 2048 bits (swift-crypto's
+/// floor) to 8192 bits (BoringSSL's ceiling, which also bounds the cost of a hostile key), and
+/// Ed25519.
 ///
 /// Two keys are equal when their canonical PKCS#8 encodings are, so a key parsed from DER equals
 /// the same key parsed from PEM.
@@ -57,13 +58,7 @@ public struct SVIDPrivateKey: Hashable, Sendable, CustomStringConvertible {
         self.init(algorithm: .ecdsaP521, key: Certificate.PrivateKey(key), pkcs8: Array(key.derRepresentation))
     }
 
-    /// Wraps an RSA key; fails when the key is larger than `Limits.rsaKeyBitsMax`.
-    public init(_ key: _RSA.Signing.PrivateKey) throws(SPIFFEError) {
-        guard key.keySizeInBits <= Limits.rsaKeyBitsMax else {
-            throw SPIFFEError(
-                .unsupportedAlgorithm,
-                "RSA key of \(key.keySizeInBits) bits is larger than \(Limits.rsaKeyBitsMax) bits")
-        }
+    public init(_ key: _RSA.Signing.PrivateKey) {
         self.init(
             algorithm: .rsa(bits: key.keySizeInBits), key: Certificate.PrivateKey(key),
             pkcs8: Array(key.pkcs8DERRepresentation))
@@ -185,7 +180,7 @@ extension SVIDPrivateKey {
             case .AlgorithmIdentifier.idEcPublicKey:
                 return try decodeECDSA(info, der: der)
             case .AlgorithmIdentifier.rsaEncryption:
-                return try SVIDPrivateKey(_RSA.Signing.PrivateKey(derRepresentation: der))
+                return SVIDPrivateKey(try _RSA.Signing.PrivateKey(derRepresentation: der))
             case ed25519OID:
                 let seed = try ASN1OctetString(derEncoded: info.privateKey)
                 return SVIDPrivateKey(try Curve25519.Signing.PrivateKey(rawRepresentation: seed.bytes))

@@ -161,6 +161,13 @@ struct SVIDPrivateKeyTests {
         }
     }
 
+    @Test("RSA above BoringSSL's 8192-bit ceiling is rejected")
+    func largeRSA() {
+        expectX509Error(.malformedKey, reasonContains: "1.2.840.113549.1.1.1") {
+            try SVIDPrivateKey(parsing: OpenSSLFixtures.rsaKeyTooLarge)
+        }
+    }
+
     @Test("RSA below swift-crypto's 2048-bit floor is rejected")
     func smallRSA() throws {
         let small = try _RSA.Signing.PrivateKey(unsafeKeySize: .init(bitCount: 1024))

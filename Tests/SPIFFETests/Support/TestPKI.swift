@@ -15,7 +15,7 @@ enum TestKeyKind: String, CaseIterable, Hashable, Sendable, CustomStringConverti
         switch self {
         case .p256: SVIDPrivateKey(P256.Signing.PrivateKey())
         case .p384: SVIDPrivateKey(P384.Signing.PrivateKey())
-        case .rsa2048: try SVIDPrivateKey(_RSA.Signing.PrivateKey(keySize: .bits2048))
+        case .rsa2048: SVIDPrivateKey(try _RSA.Signing.PrivateKey(keySize: .bits2048))
         case .ed25519: SVIDPrivateKey(Curve25519.Signing.PrivateKey())
         }
     }
