@@ -14,8 +14,9 @@ import _CryptoExtras
 /// floor) to 8192 bits (BoringSSL's ceiling, which also bounds the cost of a hostile key), and
 /// Ed25519.
 ///
-/// Two keys are equal when their canonical PKCS#8 encodings are, so a key parsed from DER equals
-/// the same key parsed from PEM.
+/// Two keys are equal when their public keys are: the public half determines the private one, and
+/// comparing it keeps secret bytes out of `==` (not constant-time) and out of hashing. A key
+/// parsed from DER therefore equals the same key parsed from PEM.
 public struct SVIDPrivateKey: Hashable, Sendable, CustomStringConvertible {
     /// The key families an SVID may use.
     public enum Algorithm: Hashable, Sendable, CustomStringConvertible {
@@ -42,8 +43,8 @@ public struct SVIDPrivateKey: Hashable, Sendable, CustomStringConvertible {
     public let algorithm: Algorithm
     /// The key as swift-certificates uses it to sign certificates and to derive the public key.
     public let certificatePrivateKey: Certificate.PrivateKey
-    /// Canonical unencrypted PKCS#8 DER, re-encoded from the key itself rather than kept from the
-    /// input, so equal keys always marshal to equal bytes.
+    /// Canonical unencrypted PKCS#8 DER, re-encoded by swift-crypto from the key itself rather than
+    /// kept from the input, so the same key always marshals to the same bytes.
     private let pkcs8Bytes: [UInt8]
 
     public init(_ key: P256.Signing.PrivateKey) {
@@ -75,8 +76,9 @@ public struct SVIDPrivateKey: Hashable, Sendable, CustomStringConvertible {
         self.pkcs8Bytes = pkcs8
     }
 
-    /// Parses an unencrypted PKCS#8 `PrivateKeyInfo` (RFC 5208; v2 `OneAsymmetricKey`, RFC 5958,
-    /// is accepted too because OpenSSL 3 writes Ed25519 keys that way).
+    /// Parses an unencrypted PKCS#8 `PrivateKeyInfo` (RFC 5208). The v2 `OneAsymmetricKey` form
+    /// (RFC 5958), which may append the public key, is accepted too; the optional trailing fields
+    /// (attributes, public key) are ignored.
     public init(derEncoded der: [UInt8]) throws(SPIFFEError) {
         if der.count > Limits.privateKeyBytesMax {
             throw SPIFFEError(.inputTooLarge, "private key is larger than \(Limits.privateKeyBytesMax) bytes")
@@ -123,8 +125,8 @@ public struct SVIDPrivateKey: Hashable, Sendable, CustomStringConvertible {
     /// Deliberately prints no key material.
     public var description: String { "SVIDPrivateKey(\(algorithm))" }
 
-    public static func == (lhs: SVIDPrivateKey, rhs: SVIDPrivateKey) -> Bool { lhs.pkcs8Bytes == rhs.pkcs8Bytes }
-    public func hash(into hasher: inout Hasher) { hasher.combine(pkcs8Bytes) }
+    public static func == (lhs: SVIDPrivateKey, rhs: SVIDPrivateKey) -> Bool { lhs.publicKey == rhs.publicKey }
+    public func hash(into hasher: inout Hasher) { hasher.combine(publicKey) }
 }
 
 // MARK: - PKCS#8 decoding
@@ -156,7 +158,7 @@ extension SVIDPrivateKey {
                         (try ASN1ObjectIdentifier(derEncoded: &algorithmNodes), algorithmNodes.next())
                     }
                     let privateKey = try ASN1OctetString(derEncoded: &nodes)
-                    // Optional [0] attributes and (v2) [1] public key: read and ignore, as Go does.
+                    // Optional [0] attributes and (v2) [1] public key: read and ignore.
                     while nodes.next() != nil {}
                     return PKCS8Info(algorithm: algorithm, parameters: parameters, privateKey: privateKey.bytes)
                 }
