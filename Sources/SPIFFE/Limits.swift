@@ -34,4 +34,7 @@ public enum Limits {
     /// go-spiffe inherits, is 60 s; we take half that, so a token is accepted at most 30 s after
     /// `exp`, and `nbf`/`iat` may be at most 30 s ahead of the validation time.
     public static let jwtClockSkewLeewaySeconds: Int64 = 30
+    /// Bytes of one DER PKCS#8 private key (PEM may be twice this). An 8192-bit RSA key is about
+    /// 4.9 KiB, so this leaves room without letting a caller hand us megabytes to decode.
+    public static let privateKeyBytesMax = 16 * 1024
 }

@@ -21,6 +21,10 @@ public struct SPIFFEError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let keyMismatch = Code("keyMismatch")
         public static let noBundle = Code("noBundle")
         public static let chainVerificationFailed = Code("chainVerificationFailed")
+        /// A certificate's notAfter is before the verification time (RFC 5280 §6.1.3 (a)(2)).
+        public static let certificateExpired = Code("certificateExpired")
+        /// A certificate's notBefore is after the verification time (RFC 5280 §6.1.3 (a)(2)).
+        public static let certificateNotYetValid = Code("certificateNotYetValid")
         public static let unsupportedAlgorithm = Code("unsupportedAlgorithm")
         public static let invalidJWTHeader = Code("invalidJWTHeader")
         public static let invalidJWTClaims = Code("invalidJWTClaims")
@@ -37,6 +41,8 @@ public struct SPIFFEError: Error, Hashable, Sendable, CustomStringConvertible {
         /// A JSON object names the same member twice (forbidden in bundle maps; rejected everywhere).
         public static let duplicateJSONMember = Code("duplicateJSONMember")
         public static let invalidEndpointAddress = Code("invalidEndpointAddress")
+        /// A `load(from:)` helper could not read its file.
+        public static let fileUnreadable = Code("fileUnreadable")
     }
 
     public let code: Code
