@@ -102,10 +102,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Shared by the executables: reading config files, printing diagnostics.
+        .target(name: "CLISupport", dependencies: ["Config"], swiftSettings: strictSettings),
         .executableTarget(
             name: "lineage-server",
             dependencies: [
-                "SPIFFE",
+                "SPIFFE", "Config", "CLISupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -113,7 +115,7 @@ let package = Package(
         .executableTarget(
             name: "lineage-agent",
             dependencies: [
-                "SPIFFE",
+                "SPIFFE", "Config", "CLISupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -1,11 +1,10 @@
 import ArgumentParser
-import SPIFFE
 
 @main
 struct LineageAgent: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lineage-agent",
         abstract: "The Lineage agent: serves the SPIFFE Workload API and Envoy SDS.",
-        subcommands: []
+        subcommands: [ValidateCommand.self]
     )
 }

@@ -1,11 +1,10 @@
 import ArgumentParser
-import SPIFFE
 
 @main
 struct LineageServer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lineage-server",
         abstract: "The Lineage server: an event-sourced SPIFFE control plane.",
-        subcommands: []
+        subcommands: [ValidateCommand.self]
     )
 }
