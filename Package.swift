@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "lineage-server", targets: ["lineage-server"]),
         .executable(name: "lineage-agent", targets: ["lineage-agent"]),
         .library(name: "SPIFFE", targets: ["SPIFFE"]),
+        .library(name: "LogStore", targets: ["LogStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
@@ -32,6 +33,26 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // Port: LMDB (Debian liblmdb-dev) through a system library target.
+        .systemLibrary(
+            name: "CLMDB",
+            path: "Sources/CLMDB",
+            pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"])]
+        ),
+        // Port: the durable Raft log, hard state, snapshots and projection tables in LMDB.
+        // Knows nothing of Raft types; a driver in Server maps them onto StoredEntry & co.
+        .target(
+            name: "LogStore",
+            dependencies: ["CLMDB"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "lineage-bench-store",
+            dependencies: ["LogStore", "CLMDB"],
+            path: "bench/store",
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -59,6 +80,11 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LogStoreTests",
+            dependencies: ["LogStore", "CLMDB"],
             swiftSettings: strictSettings
         ),
     ],
