@@ -120,6 +120,38 @@ import Testing
         }
     }
 
+    @Test func aBoundedStartupScanStillFindsRecentCorruptionAndVerifyFindsTheRest() throws {
+        try withStoreDirectory { directory in
+            do {
+                let store = try LogStore(directory: directory)
+                try store.append(makeEntries(1...100, term: 1))
+                try store.damageLogRecord(at: 10) { $0[15] ^= 0x01 }
+                try store.damageLogRecord(at: 95) { $0[15] ^= 0x01 }
+                try store.close()
+            }
+            var options = LogStore.Options()
+            options.startupScanRecordsMax = 20
+            let store = try LogStore(directory: directory, options: options)
+            #expect(store.openReport.midLogCorruption == 95)
+            #expect(store.openReport.recordsScanned <= 21)
+            #expect(try store.verify().issues.compactMap(\.logIndex) == [10, 95])
+            #expect(store.health == .corruption(index: 10))
+        }
+    }
+
+    @Test func aStoreDroppedWithoutCloseReopensWithoutASeal() throws {
+        try withStoreDirectory { directory in
+            do {
+                let store = try LogStore(directory: directory)
+                try store.append(makeEntries(1...3, term: 1))
+                // No close(): like a killed process, nothing is sealed.
+            }
+            let store = try LogStore(directory: directory)
+            #expect(store.openReport.seal == .absent)
+            #expect(try store.lastIndex == 3)
+        }
+    }
+
     @Test func newerFormatIsRefused() throws {
         try withStoreDirectory { directory in
             do {
@@ -166,6 +198,11 @@ import Testing
             var options = LogStore.Options()
             options.verifySealOnOpen = false
             let store = try LogStore(directory: directory, options: options)
+            #expect(store.openReport.seal == .skipped)
+            // The startup scan alone already keeps the node out of elections.
+            #expect(store.openReport.midLogCorruption == 5)
+            #expect(store.health == .corruption(index: 5))
+            #expect(throws: LogStoreError.corrupt(index: 5)) { try store.entries(from: 1, to: 11) }
             let report = try store.verify()
             #expect(report.firstBadLogIndex == 5, "issues: \(report.issues)")
             #expect(store.health == .corruption(index: 5))
