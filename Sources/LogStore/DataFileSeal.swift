@@ -40,11 +40,13 @@ enum DataFileSeal {
         guard let seal = try FileSystem.readAll(sealPath, bytesMax: 64 << 20) else { return }
         let expected = try parse(seal, path: sealPath)
         let (size, blocks) = try checksumBlocks(of: dataPath)
-        for (block, crc) in blocks.enumerated() where block >= expected.blocks.count || expected.blocks[block] != crc {
+        for (block, crc) in blocks.enumerated()
+        where block >= expected.blocks.count || expected.blocks[block] != crc {
             throw LogStoreError.dataFileModified(path: dataPath, page: block)
         }
         if size != expected.size || blocks.count != expected.blocks.count {
-            throw LogStoreError.dataFileModified(path: dataPath, page: min(blocks.count, expected.blocks.count))
+            let first = min(blocks.count, expected.blocks.count)
+            throw LogStoreError.dataFileModified(path: dataPath, page: first)
         }
     }
 

@@ -19,7 +19,8 @@ extension LogStore {
         try FileSystem.makeDirectory(destination)
         let dataPath = FileSystem.join(destination, "data.mdb")
         guard !FileSystem.exists(dataPath) else {
-            throw LogStoreError.invalidArgument("backup target \(destination) already holds data.mdb")
+            throw LogStoreError.invalidArgument(
+                "backup target \(destination) already holds data.mdb")
         }
         try context.check(mdb_env_copy2(context.env, destination, UInt32(MDB_CP_COMPACT)),
                           "mdb_env_copy2 \(destination)")

@@ -34,7 +34,9 @@ extension LogStore {
     /// progress. Throws `compacted` below `firstIndex`, `unavailable` past `lastIndex + 1`,
     /// `corrupt(index:)` on a bad or missing record.
     public func entries(from: UInt64, to: UInt64, maxBytes: Int = .max) throws -> [StoredEntry] {
-        guard from <= to else { throw LogStoreError.invalidArgument("entries(from: \(from), to: \(to))") }
+        guard from <= to else {
+            throw LogStoreError.invalidArgument("entries(from: \(from), to: \(to))")
+        }
         return try read { txn in
             let compacted = try compactedMark(txn)
             guard from > compacted.index else { throw LogStoreError.compacted(index: from) }
@@ -144,9 +146,13 @@ extension LogStore {
                                        name: "snapshot meta")
         else { return nil }
         return try body.withUnsafeBytes { bytes in
-            guard bytes.count >= 20 else { throw LogStoreError.corruptMetadata(name: "snapshot meta") }
+            guard bytes.count >= 20 else {
+                throw LogStoreError.corruptMetadata(name: "snapshot meta")
+            }
             let length = Int(bytes.loadBigEndianUInt32(at: 16))
-            guard bytes.count == 20 + length else { throw LogStoreError.corruptMetadata(name: "snapshot meta") }
+            guard bytes.count == 20 + length else {
+                throw LogStoreError.corruptMetadata(name: "snapshot meta")
+            }
             return StoredSnapshotMeta(index: bytes.loadBigEndianUInt64(at: 0),
                                       term: bytes.loadBigEndianUInt64(at: 8),
                                       configuration: Array(bytes[20...]))

@@ -34,12 +34,20 @@ extension LogStore {
                         break
                     }
                     scan.tornTailKeys.append(Array(current.key))
-                    if let index = LogRecord.index(fromKey: current.key) { scan.tornTailIndexes.append(index) }
+                    if let index = LogRecord.index(fromKey: current.key) {
+                        scan.tornTailIndexes.append(index)
+                    }
                     item = try cursor.move(MDB_PREV)
                 }
                 guard lastGood != nil else { return }
             }
-            try scanForward(cursor, from: compacted, through: lastGood, recordsMax: forwardRecordsMax, &scan.report)
+            // Stop before the torn tail by position, not by index: a flipped key byte can sort a
+            // record past the last good one, and it must still be seen.
+            var stat = MDB_stat()
+            try txn.context.check(mdb_stat(txn.raw, tables.log, &stat), "mdb_stat(log)")
+            let itemsMax = stat.ms_entries - scan.tornTailKeys.count
+            try scanForward(cursor, from: compacted, through: lastGood, recordsMax: forwardRecordsMax,
+                            itemsMax: itemsMax, &scan.report)
         }
         scan.tornTailIndexes.sort()
         return scan
@@ -47,25 +55,27 @@ extension LogStore {
 
     private func scanForward(
         _ cursor: Cursor, from compacted: (index: UInt64, term: UInt64), through lastGood: UInt64?,
-        recordsMax: Int?, _ report: inout VerifyReport
+        recordsMax: Int?, itemsMax: Int, _ report: inout VerifyReport
     ) throws {
+        var itemsLeft = itemsMax
         var expected = compacted.index + 1
         var previousTerm: UInt64? = compacted.term
         var item: Cursor.Item?
         if let recordsMax, let lastGood, recordsMax > 0, lastGood >= expected + UInt64(recordsMax) {
             expected = lastGood - UInt64(recordsMax) + 1
+            itemsLeft = recordsMax
             previousTerm = nil
             item = try LogRecord.withKey(expected) { try cursor.seek(atLeast: $0) }
         } else {
             item = try cursor.move(MDB_FIRST)
         }
-        while let current = item {
+        while itemsLeft > 0, let current = item {
+            itemsLeft -= 1
             item = try cursor.move(MDB_NEXT)
             guard let index = LogRecord.index(fromKey: current.key) else {
                 report.add(.logKey(expected: expected))
                 continue
             }
-            if let lastGood, index > lastGood { break }
             report.logRecordsChecked += 1
             if index > expected {
                 report.add(.logGap(expected: expected, found: index))
@@ -136,7 +146,8 @@ extension LogStore {
                     var item = try cursor.move(MDB_FIRST)
                     while let current = item {
                         report.projectionValuesChecked += 1
-                        if case .failure(let failure) = RecordCodec.decode(current.value, domain: domain, key: current.key) {
+                        let decoded = RecordCodec.decode(current.value, domain: domain, key: current.key)
+                        if case .failure(let failure) = decoded {
                             report.add(.projectionValue(table: table, key: Array(current.key),
                                                         defect: failure.defect.description))
                         }

@@ -48,9 +48,12 @@ extension LogStore {
         try write { txn in
             let compacted = try compactedMark(txn)
             guard index > compacted.index else { throw LogStoreError.compacted(index: index) }
-            guard index <= (try lastIndex(txn)) else { throw LogStoreError.unavailable(index: index) }
+            guard index <= (try lastIndex(txn)) else {
+                throw LogStoreError.unavailable(index: index)
+            }
             guard let snapshot = try snapshotMeta(txn), index <= snapshot.index else {
-                throw LogStoreError.invalidArgument("compact(through: \(index)) needs a snapshot covering it")
+                throw LogStoreError.invalidArgument(
+                    "compact(through: \(index)) needs a snapshot covering it")
             }
             let term = index == snapshot.index ? snapshot.term : try term(txn, at: index)
             try deleteLogPrefix(through: index, txn)
@@ -70,16 +73,19 @@ extension LogStore {
         projectionWrites: [ProjectionWrite] = [], appliedIndex: UInt64? = nil
     ) throws {
         guard meta.configuration.count <= Limits.snapshotConfigurationBytesMax else {
-            throw LogStoreError.limitExceeded("snapshot configuration over \(Limits.snapshotConfigurationBytesMax) bytes")
+            throw LogStoreError.limitExceeded(
+                "snapshot configuration over \(Limits.snapshotConfigurationBytesMax) bytes")
         }
         guard data.count <= Limits.snapshotDataBytesMax else {
-            throw LogStoreError.limitExceeded("snapshot data over \(Limits.snapshotDataBytesMax) bytes")
+            throw LogStoreError.limitExceeded(
+                "snapshot data over \(Limits.snapshotDataBytesMax) bytes")
         }
         try Self.validate(WriteBatch(projectionWrites: projectionWrites))
         try write { txn in
             let compacted = try compactedMark(txn)
             guard meta.index > compacted.index else {
-                throw LogStoreError.invalidArgument("snapshot at \(meta.index) is not past compacted index \(compacted.index)")
+                throw LogStoreError.invalidArgument(
+                    "snapshot at \(meta.index) is not past compacted index \(compacted.index)")
             }
             if try storedTermIfReadable(at: meta.index, txn) == meta.term {
                 try deleteLogPrefix(through: meta.index, txn)
@@ -105,23 +111,30 @@ extension LogStore {
 
     static func validate(_ batch: WriteBatch) throws {
         guard batch.entries.count <= Limits.batchEntriesMax else {
-            throw LogStoreError.limitExceeded("\(batch.entries.count) entries in one batch (max \(Limits.batchEntriesMax))")
+            throw LogStoreError.limitExceeded(
+                "\(batch.entries.count) entries in one batch (max \(Limits.batchEntriesMax))")
         }
         guard batch.byteCount <= Limits.batchBytesMax else {
-            throw LogStoreError.limitExceeded("\(batch.byteCount) bytes in one batch (max \(Limits.batchBytesMax))")
+            throw LogStoreError.limitExceeded(
+                "\(batch.byteCount) bytes in one batch (max \(Limits.batchBytesMax))")
         }
         guard batch.projectionWrites.count <= Limits.batchProjectionWritesMax else {
-            throw LogStoreError.limitExceeded("\(batch.projectionWrites.count) projection writes in one batch")
+            throw LogStoreError.limitExceeded(
+                "\(batch.projectionWrites.count) projection writes in one batch")
         }
         var previous: StoredEntry?
         for entry in batch.entries {
             guard entry.payload.count <= Limits.entryPayloadBytesMax else {
-                throw LogStoreError.limitExceeded("entry \(entry.index) payload of \(entry.payload.count) bytes (max \(Limits.entryPayloadBytesMax))")
+                throw LogStoreError.limitExceeded(
+                    "entry \(entry.index) payload of \(entry.payload.count) bytes (max \(Limits.entryPayloadBytesMax))")
             }
-            guard entry.index > 0 else { throw LogStoreError.invalidArgument("log indexes start at 1") }
+            guard entry.index > 0 else {
+                throw LogStoreError.invalidArgument("log indexes start at 1")
+            }
             if let previous {
                 guard entry.index == previous.index + 1 else {
-                    throw LogStoreError.invalidArgument("entries not contiguous: \(previous.index) then \(entry.index)")
+                    throw LogStoreError.invalidArgument(
+                        "entries not contiguous: \(previous.index) then \(entry.index)")
                 }
                 guard entry.term >= previous.term else {
                     throw LogStoreError.invalidArgument("term decreases at index \(entry.index)")
@@ -135,7 +148,8 @@ extension LogStore {
             case .put(_, let key, let value):
                 try validateKey(key)
                 guard value.count <= Limits.projectionValueBytesMax else {
-                    throw LogStoreError.limitExceeded("projection value of \(value.count) bytes (max \(Limits.projectionValueBytesMax))")
+                    throw LogStoreError.limitExceeded(
+                        "projection value of \(value.count) bytes (max \(Limits.projectionValueBytesMax))")
                 }
             case .delete(_, let key):
                 try validateKey(key)
@@ -147,7 +161,8 @@ extension LogStore {
 
     static func validateKey(_ key: [UInt8]) throws {
         guard !key.isEmpty, key.count <= Limits.projectionKeyBytesMax else {
-            throw LogStoreError.limitExceeded("projection key of \(key.count) bytes (1...\(Limits.projectionKeyBytesMax))")
+            throw LogStoreError.limitExceeded(
+                "projection key of \(key.count) bytes (1...\(Limits.projectionKeyBytesMax))")
         }
     }
 
@@ -158,23 +173,27 @@ extension LogStore {
         let first = entries[0].index
         let compacted = try compactedMark(txn)
         guard first > compacted.index else {
-            throw LogStoreError.invalidArgument("append at \(first) is at or below compacted index \(compacted.index)")
+            throw LogStoreError.invalidArgument(
+                "append at \(first) is at or below compacted index \(compacted.index)")
         }
         let last = try lastIndex(txn)
         guard first <= last + 1 else {
-            throw LogStoreError.invalidArgument("append at \(first) leaves a gap after last index \(last)")
+            throw LogStoreError.invalidArgument(
+                "append at \(first) leaves a gap after last index \(last)")
         }
         let repairs = corruptRecordIndex.map { first <= $0 } ?? false
         if first <= last {
             let commit = try hardState(txn).commit
             guard first > commit || repairs else {
-                throw LogStoreError.invalidArgument("append at \(first) would replace committed entries (commit \(commit))")
+                throw LogStoreError.invalidArgument(
+                    "append at \(first) would replace committed entries (commit \(commit))")
             }
             try deleteLogSuffix(from: first, txn)
         }
         let previousTerm = first - 1 == compacted.index ? compacted.term : try term(txn, at: first - 1)
         guard entries[0].term >= previousTerm else {
-            throw LogStoreError.invalidArgument("term \(entries[0].term) at \(first) is below previous term \(previousTerm)")
+            throw LogStoreError.invalidArgument(
+                "term \(entries[0].term) at \(first) is below previous term \(previousTerm)")
         }
         for entry in entries {
             let record = LogRecord.encode(entry)
@@ -198,7 +217,8 @@ extension LogStore {
     private func putAppliedIndex(_ index: UInt64, _ txn: Transaction) throws {
         let current = try appliedIndex(txn)
         guard index > current else {
-            throw LogStoreError.invalidArgument("applied index \(index) does not advance past \(current)")
+            throw LogStoreError.invalidArgument(
+                "applied index \(index) does not advance past \(current)")
         }
         var body: [UInt8] = []
         body.appendBigEndian(index)

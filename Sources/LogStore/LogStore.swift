@@ -102,7 +102,9 @@ public final class LogStore {
         }
         let dataPath = FileSystem.join(directory, "data.mdb")
         if options.readOnly {
-            guard FileSystem.exists(dataPath) else { throw LogStoreError.notAStore(path: directory) }
+            guard FileSystem.exists(dataPath) else {
+                throw LogStoreError.notAStore(path: directory)
+            }
         } else {
             try FileSystem.makeDirectory(directory)
         }
@@ -203,7 +205,8 @@ public final class LogStore {
         var flags = MDB_NOTLS
         if options.readOnly { flags |= MDB_RDONLY }
         if !options.syncOnCommit { flags |= MDB_NOSYNC }
-        code = mdb_env_set_maxdbs(environment, MDB_dbi(Limits.internalTablesCount + Limits.projectionTablesMax))
+        let tablesMax = MDB_dbi(Limits.internalTablesCount + Limits.projectionTablesMax)
+        code = mdb_env_set_maxdbs(environment, tablesMax)
         if code == MDB_SUCCESS { code = mdb_env_set_mapsize(environment, options.mapSizeBytes) }
         if code == MDB_SUCCESS { code = mdb_env_open(environment, directory, UInt32(flags), 0o600) }
         if code != MDB_SUCCESS {
@@ -276,7 +279,8 @@ public final class LogStore {
         let code = mdb_dbi_open(txn.raw, name, create ? UInt32(MDB_CREATE) : 0, &dbi)
         if code == MDB_NOTFOUND { return nil }
         if code == MDB_DBS_FULL {
-            throw LogStoreError.limitExceeded("more than \(Limits.projectionTablesMax) projection tables")
+            throw LogStoreError.limitExceeded(
+                "more than \(Limits.projectionTablesMax) projection tables")
         }
         try txn.context.check(code, "mdb_dbi_open \(name)")
         return dbi

@@ -67,7 +67,9 @@ enum RecordCodec {
             computeChecksum(domain: domain, key: key, header: UnsafeRawBufferPointer(rebasing: bytes[0..<5]),
                             body: UnsafeRawBufferPointer(rebasing: bytes[headerBytes...]))
         }
-        record.withUnsafeMutableBytes { $0.storeBytes(of: checksum.bigEndian, toByteOffset: 5, as: UInt32.self) }
+        record.withUnsafeMutableBytes {
+            $0.storeBytes(of: checksum.bigEndian, toByteOffset: 5, as: UInt32.self)
+        }
         return record
     }
 

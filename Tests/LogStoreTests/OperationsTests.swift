@@ -118,7 +118,7 @@ import Testing
                     var options = LogStore.Options()
                     options.syncOnCommit = false
                     let writer = try LogStore(directory: directory, options: options)
-                    for index in UInt64(2)...400 {
+                    for index in UInt64(2)...1_500 {
                         try writer.commit(WriteBatch(
                             entries: makeEntries(index...index, term: 1, payloadBytes: 500),
                             projectionWrites: [.put(table: "count", key: [0], value: Array(String(index).utf8))],

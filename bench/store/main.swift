@@ -131,8 +131,8 @@ func logStore(_ directory: String, batchEntries: Int, batches: Int) -> Measureme
 
 let parent = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "/var/tmp"
 var template = Array("\(parent)/lineage-bench-store-XXXXXX".utf8CString)
-guard let root = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) })
-else {
+let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+guard let root = created.map({ String(cString: $0) }) else {
     print("mkdtemp under \(parent) failed")
     exit(1)
 }
