@@ -14,19 +14,21 @@ extension LogStore {
     /// committed state even while a writer (typically in another process, through a read-only
     /// store) keeps committing; free pages are left out. The copy is fsynced and sealed, so
     /// damage to it before it is first opened is detected.
-    public func backup(to destination: String) throws {
-        let context = try liveContext()
-        try FileSystem.makeDirectory(destination)
-        let dataPath = FileSystem.join(destination, "data.mdb")
-        guard !FileSystem.exists(dataPath) else {
-            throw LogStoreError.invalidArgument(
-                "backup target \(destination) already holds data.mdb")
+    public func backup(to destination: String) throws(LogStoreError) {
+        try typed {
+            let context = try liveContext()
+            try FileSystem.makeDirectory(destination)
+            let dataPath = FileSystem.join(destination, "data.mdb")
+            guard !FileSystem.exists(dataPath) else {
+                throw LogStoreError.invalidArgument(
+                    "backup target \(destination) already holds data.mdb")
+            }
+            try context.check(mdb_env_copy2(context.env, destination, UInt32(MDB_CP_COMPACT)),
+                              "mdb_env_copy2 \(destination)")
+            if chmod(dataPath, 0o600) != 0 { throw LogStoreError.system("chmod \(dataPath)") }
+            try FileSystem.fsyncFile(dataPath)
+            try FileSystem.fsyncDirectory(destination)
+            try DataFileSeal.write(in: destination)
         }
-        try context.check(mdb_env_copy2(context.env, destination, UInt32(MDB_CP_COMPACT)),
-                          "mdb_env_copy2 \(destination)")
-        if chmod(dataPath, 0o600) != 0 { throw LogStoreError.system("chmod \(dataPath)") }
-        try FileSystem.fsyncFile(dataPath)
-        try FileSystem.fsyncDirectory(destination)
-        try DataFileSeal.write(in: destination)
     }
 }

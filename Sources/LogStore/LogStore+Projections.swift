@@ -8,19 +8,23 @@ extension LogStore {
     static let projectionPrefix = "p:"
 
     /// Names of the projection tables that exist, sorted.
-    public func tableNames() throws -> [String] {
-        try read { txn in try projectionTableNames(txn) }
+    public func tableNames() throws(LogStoreError) -> [String] {
+        return try typed {
+            try read { txn in try projectionTableNames(txn) }
+        }
     }
 
     /// The value at `key`, or nil. Throws `corruptTable(name:key:)` on a bad value.
-    public func value(in table: String, key: [UInt8]) throws -> [UInt8]? {
-        try Self.validateTableName(table)
-        try Self.validateKey(key)
-        return try read { txn in
-            guard let dbi = try projectionTable(table, txn, create: false) else { return nil }
-            return try key.withUnsafeBytes { keyBytes in
-                guard let value = try txn.get(dbi, key: keyBytes) else { return nil }
-                return try Self.decodeProjectionValue(value, table: table, key: keyBytes)
+    public func value(in table: String, key: [UInt8]) throws(LogStoreError) -> [UInt8]? {
+        return try typed {
+            try Self.validateTableName(table)
+            try Self.validateKey(key)
+            return try read { txn in
+                guard let dbi = try projectionTable(table, txn, create: false) else { return nil }
+                return try key.withUnsafeBytes { keyBytes in
+                    guard let value = try txn.get(dbi, key: keyBytes) else { return nil }
+                    return try Self.decodeProjectionValue(value, table: table, key: keyBytes)
+                }
             }
         }
     }

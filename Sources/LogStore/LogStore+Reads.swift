@@ -4,84 +4,98 @@ import CLMDB
 /// even while another process writes.
 extension LogStore {
     /// The persisted Raft hard state; `.initial` for a new store.
-    public func hardState() throws -> StoredHardState {
-        try read { txn in try hardState(txn) }
+    public func hardState() throws(LogStoreError) -> StoredHardState {
+        return try typed {
+            try read { txn in try hardState(txn) }
+        }
     }
 
     /// The last log index whose projection writes are stored (0 before any apply).
-    public func appliedIndex() throws -> UInt64 {
-        try read { txn in try appliedIndex(txn) }
+    public func appliedIndex() throws(LogStoreError) -> UInt64 {
+        return try typed {
+            try read { txn in try appliedIndex(txn) }
+        }
     }
 
     /// The first index still in the log (one past the compacted prefix).
     public var firstIndex: UInt64 {
-        get throws { try read { txn in try compactedMark(txn).index + 1 } }
+        get throws(LogStoreError) { try typed { try read { txn in try compactedMark(txn).index + 1 } } }
     }
 
     /// The last index in the log, or the compacted index when the log is empty.
     public var lastIndex: UInt64 {
-        get throws { try read { txn in try lastIndex(txn) } }
+        get throws(LogStoreError) { try typed { try read { txn in try lastIndex(txn) } } }
     }
 
     /// The term of the entry at `index`. The compacted index (e.g. a snapshot's) still answers,
     /// so Raft can check the entry before the first one it sends.
-    public func term(at index: UInt64) throws -> UInt64 {
-        try read { txn in try term(txn, at: index) }
+    public func term(at index: UInt64) throws(LogStoreError) -> UInt64 {
+        return try typed {
+            try read { txn in try term(txn, at: index) }
+        }
     }
 
     /// Entries in `[from, to)` (etcd's half-open range), stopping once their payloads exceed
     /// `maxBytes` — but always returning at least one entry, so a single large entry can make
     /// progress. Throws `compacted` below `firstIndex`, `unavailable` past `lastIndex + 1`,
     /// `corrupt(index:)` on a bad or missing record.
-    public func entries(from: UInt64, to: UInt64, maxBytes: Int = .max) throws -> [StoredEntry] {
-        guard from <= to else {
-            throw LogStoreError.invalidArgument("entries(from: \(from), to: \(to))")
-        }
-        return try read { txn in
-            let compacted = try compactedMark(txn)
-            guard from > compacted.index else { throw LogStoreError.compacted(index: from) }
-            let last = try lastIndex(txn)
-            guard to <= last + 1 else { throw LogStoreError.unavailable(index: to - 1) }
-            guard from < to else { return [] }
-            return try txn.withCursor(tables.log) { cursor in
-                var result: [StoredEntry] = []
-                var bytes = 0
-                var expected = from
-                var item = try LogRecord.withKey(from) { try cursor.seek(atLeast: $0) }
-                while expected < to {
-                    guard let current = item, let index = LogRecord.index(fromKey: current.key),
-                          index == expected
-                    else { throw LogStoreError.corrupt(index: expected) }
-                    let entry: StoredEntry
-                    switch LogRecord.decode(index: index, key: current.key, value: current.value) {
-                    case .success(let decoded): entry = decoded
-                    case .failure: throw LogStoreError.corrupt(index: index)
+    public func entries(
+        from: UInt64, to: UInt64, maxBytes: Int = .max
+    ) throws(LogStoreError) -> [StoredEntry] {
+        return try typed {
+            guard from <= to else {
+                throw LogStoreError.invalidArgument("entries(from: \(from), to: \(to))")
+            }
+            return try read { txn in
+                let compacted = try compactedMark(txn)
+                guard from > compacted.index else { throw LogStoreError.compacted(index: from) }
+                let last = try lastIndex(txn)
+                guard to <= last + 1 else { throw LogStoreError.unavailable(index: to - 1) }
+                guard from < to else { return [] }
+                return try txn.withCursor(tables.log) { cursor in
+                    var result: [StoredEntry] = []
+                    var bytes = 0
+                    var expected = from
+                    var item = try LogRecord.withKey(from) { try cursor.seek(atLeast: $0) }
+                    while expected < to {
+                        guard let current = item, let index = LogRecord.index(fromKey: current.key),
+                              index == expected
+                        else { throw LogStoreError.corrupt(index: expected) }
+                        let entry: StoredEntry
+                        switch LogRecord.decode(index: index, key: current.key, value: current.value) {
+                        case .success(let decoded): entry = decoded
+                        case .failure: throw LogStoreError.corrupt(index: index)
+                        }
+                        bytes += entry.payload.count
+                        if !result.isEmpty && bytes > maxBytes { break }
+                        result.append(entry)
+                        expected += 1
+                        item = try cursor.move(MDB_NEXT)
                     }
-                    bytes += entry.payload.count
-                    if !result.isEmpty && bytes > maxBytes { break }
-                    result.append(entry)
-                    expected += 1
-                    item = try cursor.move(MDB_NEXT)
+                    precondition(result.first.map { $0.index == from } ?? true, "entries start at from")
+                    return result
                 }
-                precondition(result.first.map { $0.index == from } ?? true, "entries start at from")
-                return result
             }
         }
     }
 
     /// The latest snapshot's metadata, without its data.
-    public func snapshotMeta() throws -> StoredSnapshotMeta? {
-        try read { txn in try snapshotMeta(txn) }
+    public func snapshotMeta() throws(LogStoreError) -> StoredSnapshotMeta? {
+        return try typed {
+            try read { txn in try snapshotMeta(txn) }
+        }
     }
 
     /// The latest snapshot with its data.
-    public func snapshot() throws -> (meta: StoredSnapshotMeta, data: [UInt8])? {
-        try read { txn in
-            guard let meta = try snapshotMeta(txn) else { return nil }
-            guard let data = try getRecord(txn, tables.snapshot, .snapshot, key: MetaKey.snapshotData,
-                                           name: "snapshot data")
-            else { throw LogStoreError.corruptMetadata(name: "snapshot data") }
-            return (meta, data)
+    public func snapshot() throws(LogStoreError) -> (meta: StoredSnapshotMeta, data: [UInt8])? {
+        return try typed {
+            try read { txn in
+                guard let meta = try snapshotMeta(txn) else { return nil }
+                guard let data = try getRecord(txn, tables.snapshot, .snapshot, key: MetaKey.snapshotData,
+                                               name: "snapshot data")
+                else { throw LogStoreError.corruptMetadata(name: "snapshot data") }
+                return (meta, data)
+            }
         }
     }
 

@@ -135,34 +135,36 @@ extension LogStore {
     /// Reads and checks everything: every log record (checksum, key, index continuity, term
     /// monotonicity), the fixed records, the commit index against the log, and every value of
     /// every projection table. Log problems found here also degrade `health`.
-    public func verify() throws -> VerifyReport {
-        let report = try read { txn in
-            var report = try scanLog(txn, separateTail: false, forwardRecordsMax: nil).report
-            try verifyMetadata(txn, &report)
-            for table in try projectionTableNames(txn) {
-                guard let dbi = try projectionTable(table, txn, create: false) else { continue }
-                let domain = RecordDomain.projection(table)
-                try txn.withCursor(dbi) { cursor in
-                    var item = try cursor.move(MDB_FIRST)
-                    while let current = item {
-                        report.projectionValuesChecked += 1
-                        let decoded = RecordCodec.decode(current.value, domain: domain, key: current.key)
-                        if case .failure(let failure) = decoded {
-                            report.add(.projectionValue(table: table, key: Array(current.key),
-                                                        defect: failure.defect.description))
+    public func verify() throws(LogStoreError) -> VerifyReport {
+        return try typed {
+            let report = try read { txn in
+                var report = try scanLog(txn, separateTail: false, forwardRecordsMax: nil).report
+                try verifyMetadata(txn, &report)
+                for table in try projectionTableNames(txn) {
+                    guard let dbi = try projectionTable(table, txn, create: false) else { continue }
+                    let domain = RecordDomain.projection(table)
+                    try txn.withCursor(dbi) { cursor in
+                        var item = try cursor.move(MDB_FIRST)
+                        while let current = item {
+                            report.projectionValuesChecked += 1
+                            let decoded = RecordCodec.decode(current.value, domain: domain, key: current.key)
+                            if case .failure(let failure) = decoded {
+                                report.add(.projectionValue(table: table, key: Array(current.key),
+                                                            defect: failure.defect.description))
+                            }
+                            item = try cursor.move(MDB_NEXT)
                         }
-                        item = try cursor.move(MDB_NEXT)
                     }
                 }
+                return report
             }
+            let recordIssue = report.issues.filter {
+                if case .commitBeyondLog = $0 { return false }
+                return true
+            }.compactMap(\.logIndex).min()
+            if let recordIssue { corruptRecordIndex = min(corruptRecordIndex ?? recordIssue, recordIssue) }
             return report
         }
-        let recordIssue = report.issues.filter {
-            if case .commitBeyondLog = $0 { return false }
-            return true
-        }.compactMap(\.logIndex).min()
-        if let recordIssue { corruptRecordIndex = min(corruptRecordIndex ?? recordIssue, recordIssue) }
-        return report
     }
 
     private func verifyMetadata(_ txn: Transaction, _ report: inout VerifyReport) throws {

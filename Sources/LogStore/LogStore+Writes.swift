@@ -10,57 +10,65 @@ extension LogStore {
     /// this is a real conflict. Replacing a committed entry is refused, except while the store is
     /// degraded and the append starts at or below the corrupt index — that is the repair path,
     /// and Raft's log matching makes the re-sent committed entries identical to the lost ones.
-    public func append(_ entries: [StoredEntry], hardState: StoredHardState? = nil) throws {
+    public func append(
+        _ entries: [StoredEntry], hardState: StoredHardState? = nil
+    ) throws(LogStoreError) {
         try commit(WriteBatch(entries: entries, hardState: hardState))
     }
 
     /// Persists term, vote and commit. Raft needs this durable before answering a vote.
-    public func setHardState(_ state: StoredHardState) throws {
+    public func setHardState(_ state: StoredHardState) throws(LogStoreError) {
         try commit(WriteBatch(hardState: state))
     }
 
     /// Writes projection changes and the applied index together, so a crash never loses an
     /// apply nor lets one happen twice (etcd's consistent index). `appliedIndex` must grow.
-    public func applyBatch(projectionWrites: [ProjectionWrite], appliedIndex: UInt64) throws {
+    public func applyBatch(
+        projectionWrites: [ProjectionWrite], appliedIndex: UInt64
+    ) throws(LogStoreError) {
         try commit(WriteBatch(projectionWrites: projectionWrites, appliedIndex: appliedIndex))
     }
 
     /// Group commit: entries, hard state, projection writes and applied index in one
     /// transaction with one fsync. See `WriteBatch.merge(_:)` for coalescing proposals.
-    public func commit(_ batch: WriteBatch) throws {
-        try Self.validate(batch)
-        if batch.isEmpty { return }
-        let repairs = try write { txn -> Bool in
-            var repairs = false
-            if !batch.entries.isEmpty { repairs = try appendEntries(batch.entries, txn) }
-            if let hardState = batch.hardState { try putHardState(hardState, txn) }
-            try applyProjectionWrites(batch.projectionWrites, txn)
-            if let applied = batch.appliedIndex { try putAppliedIndex(applied, txn) }
-            try updateCommitGap(txn)
-            return repairs
+    public func commit(_ batch: WriteBatch) throws(LogStoreError) {
+        try typed {
+            try Self.validate(batch)
+            if batch.isEmpty { return }
+            let repairs = try write { txn -> Bool in
+                var repairs = false
+                if !batch.entries.isEmpty { repairs = try appendEntries(batch.entries, txn) }
+                if let hardState = batch.hardState { try putHardState(hardState, txn) }
+                try applyProjectionWrites(batch.projectionWrites, txn)
+                if let applied = batch.appliedIndex { try putAppliedIndex(applied, txn) }
+                try updateCommitGap(txn)
+                return repairs
+            }
+            if repairs { corruptRecordIndex = nil }
         }
-        if repairs { corruptRecordIndex = nil }
     }
 
     /// Drops log entries through `index`, which a saved snapshot must cover. `term(at: index)`
     /// keeps answering afterwards.
-    public func compact(through index: UInt64) throws {
-        try write { txn in
-            let compacted = try compactedMark(txn)
-            guard index > compacted.index else { throw LogStoreError.compacted(index: index) }
-            guard index <= (try lastIndex(txn)) else {
-                throw LogStoreError.unavailable(index: index)
+    public func compact(through index: UInt64) throws(LogStoreError) {
+        try typed {
+            try write { txn in
+                let compacted = try compactedMark(txn)
+                guard index > compacted.index else { throw LogStoreError.compacted(index: index) }
+                guard index <= (try lastIndex(txn)) else {
+                    throw LogStoreError.unavailable(index: index)
+                }
+                guard let snapshot = try snapshotMeta(txn), index <= snapshot.index else {
+                    throw LogStoreError.invalidArgument(
+                        "compact(through: \(index)) needs a snapshot covering it")
+                }
+                let term = index == snapshot.index ? snapshot.term : try term(txn, at: index)
+                try deleteLogPrefix(through: index, txn)
+                try putCompactedMark(index: index, term: term, txn)
+                try updateCommitGap(txn)
             }
-            guard let snapshot = try snapshotMeta(txn), index <= snapshot.index else {
-                throw LogStoreError.invalidArgument(
-                    "compact(through: \(index)) needs a snapshot covering it")
-            }
-            let term = index == snapshot.index ? snapshot.term : try term(txn, at: index)
-            try deleteLogPrefix(through: index, txn)
-            try putCompactedMark(index: index, term: term, txn)
-            try updateCommitGap(txn)
+            if let corrupt = corruptRecordIndex, corrupt <= index { try refreshHealth() }
         }
-        if let corrupt = corruptRecordIndex, corrupt <= index { try refreshHealth() }
     }
 
     /// Stores a snapshot and atomically replaces the log up to it: if the log holds the
@@ -71,40 +79,42 @@ extension LogStore {
     public func saveSnapshot(
         meta: StoredSnapshotMeta, data: [UInt8],
         projectionWrites: [ProjectionWrite] = [], appliedIndex: UInt64? = nil
-    ) throws {
-        guard meta.configuration.count <= Limits.snapshotConfigurationBytesMax else {
-            throw LogStoreError.limitExceeded(
-                "snapshot configuration over \(Limits.snapshotConfigurationBytesMax) bytes")
-        }
-        guard data.count <= Limits.snapshotDataBytesMax else {
-            throw LogStoreError.limitExceeded(
-                "snapshot data over \(Limits.snapshotDataBytesMax) bytes")
-        }
-        try Self.validate(WriteBatch(projectionWrites: projectionWrites))
-        try write { txn in
-            let compacted = try compactedMark(txn)
-            guard meta.index > compacted.index else {
-                throw LogStoreError.invalidArgument(
-                    "snapshot at \(meta.index) is not past compacted index \(compacted.index)")
+    ) throws(LogStoreError) {
+        try typed {
+            guard meta.configuration.count <= Limits.snapshotConfigurationBytesMax else {
+                throw LogStoreError.limitExceeded(
+                    "snapshot configuration over \(Limits.snapshotConfigurationBytesMax) bytes")
             }
-            if try storedTermIfReadable(at: meta.index, txn) == meta.term {
-                try deleteLogPrefix(through: meta.index, txn)
-            } else {
-                try txn.empty(tables.log)
+            guard data.count <= Limits.snapshotDataBytesMax else {
+                throw LogStoreError.limitExceeded(
+                    "snapshot data over \(Limits.snapshotDataBytesMax) bytes")
             }
-            var body: [UInt8] = []
-            body.appendBigEndian(meta.index)
-            body.appendBigEndian(meta.term)
-            body.appendBigEndian(UInt32(meta.configuration.count))
-            body.append(contentsOf: meta.configuration)
-            try putRecord(txn, tables.snapshot, .snapshot, key: MetaKey.snapshotMeta, body: body)
-            try putRecord(txn, tables.snapshot, .snapshot, key: MetaKey.snapshotData, body: data)
-            try putCompactedMark(index: meta.index, term: meta.term, txn)
-            try applyProjectionWrites(projectionWrites, txn)
-            if let appliedIndex { try putAppliedIndex(appliedIndex, txn) }
-            try updateCommitGap(txn)
+            try Self.validate(WriteBatch(projectionWrites: projectionWrites))
+            try write { txn in
+                let compacted = try compactedMark(txn)
+                guard meta.index > compacted.index else {
+                    throw LogStoreError.invalidArgument(
+                        "snapshot at \(meta.index) is not past compacted index \(compacted.index)")
+                }
+                if try storedTermIfReadable(at: meta.index, txn) == meta.term {
+                    try deleteLogPrefix(through: meta.index, txn)
+                } else {
+                    try txn.empty(tables.log)
+                }
+                var body: [UInt8] = []
+                body.appendBigEndian(meta.index)
+                body.appendBigEndian(meta.term)
+                body.appendBigEndian(UInt32(meta.configuration.count))
+                body.append(contentsOf: meta.configuration)
+                try putRecord(txn, tables.snapshot, .snapshot, key: MetaKey.snapshotMeta, body: body)
+                try putRecord(txn, tables.snapshot, .snapshot, key: MetaKey.snapshotData, body: data)
+                try putCompactedMark(index: meta.index, term: meta.term, txn)
+                try applyProjectionWrites(projectionWrites, txn)
+                if let appliedIndex { try putAppliedIndex(appliedIndex, txn) }
+                try updateCommitGap(txn)
+            }
+            if corruptRecordIndex != nil { try refreshHealth() }
         }
-        if corruptRecordIndex != nil { try refreshHealth() }
     }
 
     // MARK: - Validation (before any transaction starts)
@@ -126,7 +136,8 @@ extension LogStore {
         for entry in batch.entries {
             guard entry.payload.count <= Limits.entryPayloadBytesMax else {
                 throw LogStoreError.limitExceeded(
-                    "entry \(entry.index) payload of \(entry.payload.count) bytes (max \(Limits.entryPayloadBytesMax))")
+                    "entry \(entry.index) payload of \(entry.payload.count) bytes "
+                        + "(max \(Limits.entryPayloadBytesMax))")
             }
             guard entry.index > 0 else {
                 throw LogStoreError.invalidArgument("log indexes start at 1")

@@ -96,7 +96,15 @@ public final class LogStore {
     var ioFailure: LogStoreError?
 
     /// Opens (creating if needed, unless read-only) the store in `directory`.
-    public init(directory: String, options: Options = Options()) throws {
+    public convenience init(directory: String, options: Options = Options()) throws(LogStoreError) {
+        do {
+            try self.init(opening: directory, options: options)
+        } catch {
+            throw LogStoreError.typed(error)
+        }
+    }
+
+    private init(opening directory: String, options: Options) throws {
         guard options.mapSizeBytes >= Limits.mapSizeBytesMin else {
             throw LogStoreError.invalidArgument("mapSizeBytes below \(Limits.mapSizeBytesMin)")
         }
@@ -133,26 +141,30 @@ public final class LogStore {
 
     /// Closes the environment and, for a writer with `sealOnClose`, seals `data.mdb`.
     /// Using the store afterwards is a programming error.
-    public func close() throws {
-        guard let environment = env else { return }
-        mdb_env_close(environment)
-        env = nil
-        defer {
-            if writerLock >= 0 { FileSystem.closeDescriptor(writerLock) }
-            writerLock = -1
-        }
-        if !options.readOnly && options.sealOnClose && ioFailure == nil {
-            try DataFileSeal.write(in: directory)
+    public func close() throws(LogStoreError) {
+        try typed {
+            guard let environment = env else { return }
+            mdb_env_close(environment)
+            env = nil
+            defer {
+                if writerLock >= 0 { FileSystem.closeDescriptor(writerLock) }
+                writerLock = -1
+            }
+            if !options.readOnly && options.sealOnClose && ioFailure == nil {
+                try DataFileSeal.write(in: directory)
+            }
         }
     }
 
     /// Grows (or shrinks) the map. Safe here because no transaction outlives a call.
-    public func setMapSize(_ bytes: Int) throws {
-        guard bytes >= Limits.mapSizeBytesMin else {
-            throw LogStoreError.invalidArgument("map size below \(Limits.mapSizeBytesMin)")
+    public func setMapSize(_ bytes: Int) throws(LogStoreError) {
+        try typed {
+            guard bytes >= Limits.mapSizeBytesMin else {
+                throw LogStoreError.invalidArgument("map size below \(Limits.mapSizeBytesMin)")
+            }
+            let context = try liveContext()
+            try context.check(mdb_env_set_mapsize(context.env, bytes), "mdb_env_set_mapsize")
         }
-        let context = try liveContext()
-        try context.check(mdb_env_set_mapsize(context.env, bytes), "mdb_env_set_mapsize")
     }
 
     /// The current map size in bytes.
@@ -287,6 +299,16 @@ public final class LogStore {
     }
 
     // MARK: - Transactions
+
+    /// Runs internal code whose closures (`withUnsafeBytes`, cursors) erase the error type, and
+    /// gives the public API its closed error set back.
+    func typed<R>(_ body: () throws -> R) throws(LogStoreError) -> R {
+        do {
+            return try body()
+        } catch {
+            throw LogStoreError.typed(error)
+        }
+    }
 
     func liveContext() throws -> LMDBContext {
         guard let env else { preconditionFailure("LogStore used after close()") }

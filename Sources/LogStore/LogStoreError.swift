@@ -120,6 +120,13 @@ public enum LogStoreError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Every internal throw is a `LogStoreError`; anything else would be a LogStore bug, which
+    /// is reported as an error rather than a crash.
+    static func typed(_ error: any Error) -> LogStoreError {
+        if let error = error as? LogStoreError { return error }
+        return .system(errno: 0, operation: "LogStore", message: "unexpected error \(error)")
+    }
+
     static func system(_ operation: String, errno code: Int32 = errno) -> LogStoreError {
         if code == ENOSPC { return .diskFull(path: operation) }
         if code == EIO { return .ioFailure(operation: operation) }
