@@ -42,6 +42,15 @@ enum FileSystem {
         try fsyncDirectory(parent(of: path))
     }
 
+    /// Bytes this process may still write on the file system holding `path` (root may use the
+    /// reserved blocks too).
+    static func availableBytes(_ path: String) -> Int? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        let blocks = getuid() == 0 ? info.f_bfree : info.f_bavail
+        return Int(clamping: UInt64(blocks) &* UInt64(info.f_frsize))
+    }
+
     static func fsyncDirectory(_ path: String) throws {
         let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard descriptor >= 0 else { throw LogStoreError.system("open directory \(path)") }

@@ -29,6 +29,8 @@ public enum Limits {
     public static let snapshotDataBytesMax = 512 << 20
     /// Most issues `verify()` collects before it stops listing them (the first ones matter).
     public static let verifyIssuesMax = 1_000
+    /// Free space below which an EIO from a commit is taken for a full disk (see `LogStore.write`).
+    public static let diskFullSlackBytes = 1 << 20
     /// Smallest map size accepted; LMDB needs a few pages for its own trees.
     public static let mapSizeBytesMin = 64 << 10
 }

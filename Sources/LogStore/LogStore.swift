@@ -368,8 +368,18 @@ public final class LogStore {
         let code = mdb_txn_commit(txn.raw)
         if code != MDB_SUCCESS {
             forgetPendingTables()
-            let failure = txn.context.error(code, "mdb_txn_commit")
-            if case .ioFailure = failure { ioFailure = failure }
+            var failure = txn.context.error(code, "mdb_txn_commit")
+            if case .ioFailure = failure {
+                // LMDB 0.9 reports a *short* pwrite as EIO (mdb_page_flush), and a filling disk
+                // causes exactly that. Pages are flushed before the meta page, so the commit did
+                // not happen and the store is intact: call it disk full. An EIO with room left is
+                // a device error, possibly from fsync, and poisons the store (fsyncgate).
+                if let available = FileSystem.availableBytes(directory), available < Limits.diskFullSlackBytes {
+                    failure = .diskFull(path: directory)
+                } else {
+                    ioFailure = failure
+                }
+            }
             throw failure
         }
         pendingTables.removeAll()

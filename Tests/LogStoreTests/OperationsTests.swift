@@ -68,6 +68,22 @@ import Testing
         }
     }
 
+    @Test func afterAnIOFailureTheStoreRefusesWritesButStillReads() throws {
+        try withStoreDirectory { directory in
+            let store = try LogStore(directory: directory)
+            try store.append(makeEntries(1...3, term: 1))
+            // What `write` records when a commit fails with EIO while the disk has room.
+            store.ioFailure = .ioFailure(operation: "mdb_txn_commit")
+            #expect(throws: LogStoreError.ioFailure(operation: "mdb_txn_commit")) {
+                try store.append(makeEntries(4...4, term: 1))
+            }
+            #expect(try store.lastIndex == 3)
+            // No seal over a store whose last writes may not have reached the disk.
+            try store.close()
+            #expect(!FileManager.default.fileExists(atPath: directory + "/data.mdb.seal"))
+        }
+    }
+
     @Test func oneWriterPerDirectory() throws {
         try withStoreDirectory { directory in
             let writer = try LogStore(directory: directory)
