@@ -135,6 +135,10 @@ extension LogStore {
     /// Reads and checks everything: every log record (checksum, key, index continuity, term
     /// monotonicity), the fixed records, the commit index against the log, and every value of
     /// every projection table. Log problems found here also degrade `health`.
+    ///
+    /// NB: the scan runs in one read transaction, which pins its snapshot: a writer cannot reuse
+    /// pages freed meanwhile, so the file can grow during a long verify. On a large live store,
+    /// run it from a read-only store in a history tool, off peak.
     public func verify() throws(LogStoreError) -> VerifyReport {
         return try typed {
             let report = try read { txn in

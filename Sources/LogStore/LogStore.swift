@@ -122,6 +122,16 @@ public final class LogStore {
         do {
             report.seal = try Self.checkSeal(in: directory, options: options)
             environment = try Self.openEnvironment(directory, options: options)
+            if !options.readOnly && report.seal != .absent {
+                // The writer's first transaction will change data.mdb, so the seal would go
+                // stale; it goes only now that LMDB has accepted the file.
+                do {
+                    try FileSystem.removeFile(DataFileSeal.path(in: directory))
+                } catch {
+                    mdb_env_close(environment)
+                    throw error
+                }
+            }
         } catch {
             if lock >= 0 { FileSystem.closeDescriptor(lock) }
             throw error
@@ -202,8 +212,6 @@ public final class LogStore {
         } else {
             result = .skipped
         }
-        // A writer is about to change data.mdb, so the seal would go stale: remove it first.
-        if !options.readOnly { try FileSystem.removeFile(DataFileSeal.path(in: directory)) }
         return result
     }
 

@@ -7,6 +7,10 @@
 /// applies on disk (a later batch's entries replace the earlier batch's suffix from their first
 /// index; the later hard state and applied index win), so committing a merged batch equals
 /// committing its parts in order — except that it costs one fsync.
+///
+///     var batch = WriteBatch()
+///     while let next = queue.first, batch.canMerge(next) { batch.merge(queue.removeFirst()) }
+///     try store.commit(batch)   // then acknowledge every proposal in it
 public struct WriteBatch: Equatable, Sendable {
     public private(set) var entries: [StoredEntry]
     public var hardState: StoredHardState?
@@ -40,6 +44,14 @@ public struct WriteBatch: Equatable, Sendable {
     public var isFull: Bool {
         entries.count >= Limits.batchEntriesMax || byteCount >= Limits.batchBytesMax
             || projectionWrites.count >= Limits.batchProjectionWritesMax
+    }
+
+    /// Whether merging `later` keeps this batch within `Limits`, so a driver can start a new
+    /// batch instead of building one `commit(_:)` would refuse.
+    public func canMerge(_ later: WriteBatch) -> Bool {
+        entries.count + later.entries.count <= Limits.batchEntriesMax
+            && byteCount + later.byteCount <= Limits.batchBytesMax
+            && projectionWrites.count + later.projectionWrites.count <= Limits.batchProjectionWritesMax
     }
 
     /// Adds one entry. An index at or below the batch's last entry replaces that suffix, the

@@ -115,6 +115,10 @@ import Testing
         #expect(batch.byteCount == batch.entries.reduce(0) { $0 + $1.payload.count })
         #expect(batch.appliedIndex == 2)
         #expect(WriteBatch().isEmpty)
+        let full = WriteBatch(entries: makeEntries(1...UInt64(Limits.batchEntriesMax), term: 1))
+        #expect(full.isFull)
+        #expect(!full.canMerge(WriteBatch(entries: makeEntries(1...1, term: 1))))
+        #expect(batch.canMerge(WriteBatch(projectionWrites: [.clear(table: "t")])))
     }
 
     @Test func snapshotReplacesThePrefixAndCompactionFollows() throws {
