@@ -31,6 +31,16 @@ import Testing
         #expect(try decoded.get() == entry)
     }
 
+    /// Golden bytes, checksums computed by an independent CRC-32C (Python, bitwise) over
+    /// tag ‖ name length ‖ name ‖ key length ‖ key ‖ header ‖ body. Changing the stored format
+    /// breaks these on purpose: old stores must stay readable.
+    @Test func goldenRecordBytes() {
+        let log = LogRecord.encode(StoredEntry(index: 7, term: 3, payload: [0xAA, 0xBB]))
+        #expect(log == [1, 0, 0, 0, 10, 178, 81, 203, 24, 0, 0, 0, 0, 0, 0, 0, 3, 0xAA, 0xBB])
+        let projection = RecordCodec.encode(domain: .projection("agents"), key: Array("a1".utf8), body: [1, 2, 3])
+        #expect(projection == [1, 0, 0, 0, 3, 216, 222, 2, 122, 1, 2, 3])
+    }
+
     @Test(arguments: Array(0..<24))
     func everyFlippedBitOfARecordIsDetected(byteOffset: Int) {
         let entry = StoredEntry(index: 42, term: 9, payload: Array("payload".utf8))
