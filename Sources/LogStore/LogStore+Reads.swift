@@ -50,7 +50,8 @@ extension LogStore {
                 let compacted = try compactedMark(txn)
                 guard from > compacted.index else { throw LogStoreError.compacted(index: from) }
                 let last = try lastIndex(txn)
-                guard to <= last + 1 else { throw LogStoreError.unavailable(index: to - 1) }
+                // Not `to <= last + 1`: in a damaged read-only store the last key may be UInt64.max.
+                guard to - 1 <= last else { throw LogStoreError.unavailable(index: to - 1) }
                 guard from < to else { return [] }
                 return try txn.withCursor(tables.log) { cursor in
                     var result: [StoredEntry] = []

@@ -91,7 +91,8 @@ extension LogStore {
             case .failure(let failure):
                 report.add(.logRecord(index: index, defect: failure.defect.description))
             }
-            expected = max(expected, index + 1)
+            // A damaged key may be UInt64.max; never overflow on it.
+            expected = max(expected, index == .max ? index : index + 1)
         }
     }
 

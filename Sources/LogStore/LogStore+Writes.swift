@@ -92,7 +92,7 @@ extension LogStore {
             try Self.validate(WriteBatch(projectionWrites: projectionWrites))
             try write { txn in
                 let compacted = try compactedMark(txn)
-                guard meta.index > compacted.index else {
+                guard meta.index > compacted.index, meta.index < .max else {
                     throw LogStoreError.invalidArgument(
                         "snapshot at \(meta.index) is not past compacted index \(compacted.index)")
                 }
@@ -139,8 +139,8 @@ extension LogStore {
                     "entry \(entry.index) payload of \(entry.payload.count) bytes "
                         + "(max \(Limits.entryPayloadBytesMax))")
             }
-            guard entry.index > 0 else {
-                throw LogStoreError.invalidArgument("log indexes start at 1")
+            guard entry.index > 0, entry.index < .max else {
+                throw LogStoreError.invalidArgument("log indexes are 1..<UInt64.max")
             }
             if let previous {
                 guard entry.index == previous.index + 1 else {
@@ -188,7 +188,7 @@ extension LogStore {
                 "append at \(first) is at or below compacted index \(compacted.index)")
         }
         let last = try lastIndex(txn)
-        guard first <= last + 1 else {
+        guard first - 1 <= last else {
             throw LogStoreError.invalidArgument(
                 "append at \(first) leaves a gap after last index \(last)")
         }

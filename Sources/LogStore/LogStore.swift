@@ -382,7 +382,8 @@ public final class LogStore {
                 // causes exactly that. Pages are flushed before the meta page, so the commit did
                 // not happen and the store is intact: call it disk full. An EIO with room left is
                 // a device error, possibly from fsync, and poisons the store (fsyncgate).
-                if let available = FileSystem.availableBytes(directory), available < Limits.diskFullSlackBytes {
+                let available = FileSystem.availableBytes(directory) ?? Int.max
+                if available < Limits.diskFullSlackBytes {
                     failure = .diskFull(path: directory)
                 } else {
                     ioFailure = failure

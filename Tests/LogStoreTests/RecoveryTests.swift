@@ -152,6 +152,37 @@ import Testing
         }
     }
 
+    @Test func aRecordMovedToTheLargestKeyNeitherCrashesReadersNorSurvivesAWriter() throws {
+        try withStoreDirectory { directory in
+            do {
+                let store = try LogStore(directory: directory)
+                try store.append(makeEntries(1...10, term: 1))
+                try store.write { txn in
+                    let record = LogRecord.encode(makeEntries(10...10, term: 1)[0])
+                    try LogRecord.withKey(10) { _ = try txn.delete(store.tables.log, key: $0) }
+                    try LogRecord.withKey(.max) { key in
+                        try record.withUnsafeBytes { try txn.put(store.tables.log, key: key, value: $0) }
+                    }
+                }
+                try store.close()
+            }
+            do {
+                let reader = try LogStore(directory: directory, options: .readOnly)
+                #expect(reader.openReport.truncatedTail == [.max])
+                #expect(reader.health == .corruption(index: .max))
+                #expect(try reader.entries(from: 1, to: 10) == makeEntries(1...9, term: 1))
+                #expect(throws: LogStoreError.corrupt(index: 10)) { try reader.entries(from: 9, to: 11) }
+                #expect(try reader.verify().issues.contains(.logGap(expected: 10, found: .max)))
+                try reader.close()
+            }
+            let writer = try LogStore(directory: directory)
+            #expect(writer.openReport.truncatedTail == [.max])
+            #expect(writer.health == .healthy)
+            #expect(try writer.lastIndex == 9)
+            #expect(try writer.verify().isClean)
+        }
+    }
+
     @Test func newerFormatIsRefused() throws {
         try withStoreDirectory { directory in
             do {
