@@ -70,6 +70,8 @@ public final class LogStore {
     /// What the startup scan found and did.
     public internal(set) var openReport: OpenReport
     /// Degraded while a corrupt or missing record (or a commit index past the log) is known.
+    /// Updated by the startup scan, by every commit, and by `verify()`; a read-only store does
+    /// not see a writer's repairs until it reopens or verifies again.
     public var health: StoreHealth {
         let candidates = [corruptRecordIndex, commitGapIndex].compactMap { $0 }
         guard let first = candidates.min() else { return .healthy }
