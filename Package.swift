@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "lineage-server", targets: ["lineage-server"]),
         .executable(name: "lineage-agent", targets: ["lineage-agent"]),
         .library(name: "SPIFFE", targets: ["SPIFFE"]),
+        .library(name: "LogStore", targets: ["LogStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
@@ -104,6 +105,26 @@ let package = Package(
         ),
         // Shared by the executables: reading config files, printing diagnostics.
         .target(name: "CLISupport", dependencies: ["Config"], swiftSettings: strictSettings),
+        // Port: LMDB (Debian liblmdb-dev) through a system library target.
+        .systemLibrary(
+            name: "CLMDB",
+            path: "Sources/CLMDB",
+            pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"])]
+        ),
+        // Port: the durable Raft log, hard state, snapshots and projection tables in LMDB.
+        // Knows nothing of Raft types; a driver in Server maps them onto StoredEntry & co.
+        .target(
+            name: "LogStore",
+            dependencies: ["CLMDB"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "lineage-bench-store",
+            dependencies: ["LogStore", "CLMDB"],
+            path: "bench/store",
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "lineage-server",
             dependencies: [
@@ -169,6 +190,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SPIFFE"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "LogStoreTests",
+            dependencies: ["LogStore", "CLMDB"],
+            swiftSettings: strictSettings
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
