@@ -28,10 +28,18 @@ struct EventCodecRejectionTests {
         #expect(throws: EventCodecError.unknownEventVersion(2)) { try EventCodec.decode(bytes) }
     }
 
-    @Test("an unknown oneof case is rejected, naming its field number", arguments: [15 as UInt64, 19, 250, 100_000])
+    @Test("an unknown oneof case is rejected, naming its field number", arguments: [19 as UInt64, 53, 250, 100_000])
     func unknownEventType(fieldNumber: UInt64) {
         let bytes = Wire.envelopeHeader() + Wire.bytesField(fieldNumber, Self.bannedPayload)
         #expect(throws: EventCodecError.unknownEventType(fieldNumber: fieldNumber)) { try EventCodec.decode(bytes) }
+    }
+
+    @Test("an unknown envelope-range field where the event should be is an unknown field")
+    func unknownEnvelopeRangeField() {
+        let bytes = Wire.envelopeHeader() + Wire.bytesField(15, Self.bannedPayload)
+        #expect(throws: EventCodecError.unknownField(path: "EventRecord", fieldNumber: 15)) {
+            try EventCodec.decode(bytes)
+        }
     }
 
     @Test("a record without an event is rejected")

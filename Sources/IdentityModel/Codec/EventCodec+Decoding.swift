@@ -12,15 +12,21 @@ import SwiftProtobuf
 /// Field paths in errors use the schema's names (`agent_attested_v1.selectors[2].value`) because
 /// they describe bytes in the log, whatever the Swift names become.
 extension EventCodec {
+    /// Oneof `event` numbers start here; 1–15 are the envelope's (see events.proto).
+    static let firstEventFieldNumber: UInt64 = 16
+
     static func readRecord(_ record: Record) throws(EventCodecError) -> EventEnvelope {
         guard record.schemaVersion == schemaVersion else {
             throw .unknownEventVersion(UInt64(record.schemaVersion))
         }
         guard let payload = record.event else {
-            // An event in a oneof field this build lacks lands in the unknown fields.
-            if let number = WireScanner.firstFieldNumber(in: [UInt8](record.unknownFields.data)) {
+            // An event in a oneof field this build lacks lands in the unknown fields. Numbers
+            // below `firstEventFieldNumber` belong to the envelope itself.
+            let unknown = WireScanner.fieldNumbers(in: [UInt8](record.unknownFields.data))
+            if let number = unknown.first(where: { $0 >= firstEventFieldNumber }) {
                 throw .unknownEventType(fieldNumber: number)
             }
+            if let number = unknown.first { throw .unknownField(path: "EventRecord", fieldNumber: number) }
             throw .missingEvent
         }
         try requireKnownFields(record, at: "")

@@ -72,6 +72,14 @@ struct WireScanner {
         offset += count
     }
 
+    /// The numbers of the fields in `bytes`, in order, up to the first unreadable one.
+    static func fieldNumbers(in bytes: [UInt8]) -> [UInt64] {
+        var scanner = WireScanner(bytes)
+        var numbers: [UInt64] = []
+        while let field = try? scanner.next() { numbers.append(field.number) }
+        return numbers
+    }
+
     /// The number of the first field in `bytes`, or nil when they hold no readable field.
     static func firstFieldNumber(in bytes: [UInt8]) -> UInt64? {
         var scanner = WireScanner(bytes)

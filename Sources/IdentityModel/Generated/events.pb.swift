@@ -67,7 +67,8 @@ nonisolated struct Lineage_Identity_V1_EventRecord: @unchecked Sendable {
     set {_uniqueStorage()._requestID = newValue}
   }
 
-  /// Numbers from 16 up, grouped by family with room to grow.
+  /// Numbers 5-15 are kept for envelope fields (which would come with a new schema_version);
+  /// events take numbers from 16 up, grouped by family with room to grow.
   var event: OneOf_Event? {
     get {return _storage._event}
     set {_uniqueStorage()._event = newValue}
@@ -267,7 +268,8 @@ nonisolated struct Lineage_Identity_V1_EventRecord: @unchecked Sendable {
 
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  /// Numbers from 16 up, grouped by family with room to grow.
+  /// Numbers 5-15 are kept for envelope fields (which would come with a new schema_version);
+  /// events take numbers from 16 up, grouped by family with room to grow.
   nonisolated enum OneOf_Event: Equatable, Sendable {
     case registrationEntryCreatedV1(Lineage_Identity_V1_RegistrationEntryCreatedV1)
     case registrationEntryUpdatedV1(Lineage_Identity_V1_RegistrationEntryUpdatedV1)
