@@ -156,7 +156,7 @@ struct EventCodecRejectionTests {
         }
     }
 
-    @Test("bit flips never crash the decoder; what decodes re-encodes to the same bytes",
+    @Test("bit flips never crash the decoder; whatever still decodes can be written again",
           arguments: [EventKind.registrationEntryCreated, .x509SVIDIssued, .federatedBundleSet])
     func bitFlips(kind: EventKind) throws {
         let bytes = try EventCodec.encode(Fixtures.event(kind))
@@ -173,6 +173,23 @@ struct EventCodecRejectionTests {
             }
         }
         #expect(rejected > 0)
+    }
+
+    @Test("random splices of valid records never crash the decoder (seeded, so failures replay)")
+    func randomSplices() throws {
+        var generator = SplitMix64(seed: 0x11_4E_A6_E0)
+        let records = try EventKind.allCases.map { try EventCodec.encode(Fixtures.event($0)) }
+        for _ in 0..<5_000 {
+            var bytes = records[Int(generator.next() % UInt64(records.count))]
+            let donor = records[Int(generator.next() % UInt64(records.count))]
+            let at = Int(generator.next() % UInt64(bytes.count))
+            let from = Int(generator.next() % UInt64(donor.count))
+            let length = Int(generator.next() % 16)
+            bytes.replaceSubrange(at..<min(at + length, bytes.count), with: donor[from..<min(from + length, donor.count)])
+            if let envelope = try? EventCodec.decode(bytes) {
+                _ = try EventCodec.encode(envelope)
+            }
+        }
     }
 
     @Test("garbage bytes are rejected", arguments: [[0xFF] as [UInt8], [0x08], [0x0A, 0x05, 0x01], [0x0B, 0x0C], [0x00]])
