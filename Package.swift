@@ -15,6 +15,8 @@ let package = Package(
         .executable(name: "lineage-server", targets: ["lineage-server"]),
         .executable(name: "lineage-agent", targets: ["lineage-agent"]),
         .library(name: "SPIFFE", targets: ["SPIFFE"]),
+        .library(name: "Consensus", targets: ["Consensus"]),
+        .executable(name: "lineage-raft-sim", targets: ["lineage-raft-sim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
@@ -59,6 +61,29 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // Pure: the Raft core (step / tick / propose -> Ready -> advance). No dependencies at all.
+        .target(
+            name: "Consensus",
+            dependencies: [],
+            swiftSettings: strictSettings
+        ),
+        // Pure: a deterministic N-node cluster simulator (VOPR style) driving the Raft core.
+        .target(
+            name: "ConsensusSimulation",
+            dependencies: ["Consensus"],
+            swiftSettings: strictSettings
+        ),
+        // Thin seed-replay front end for the simulator.
+        .executableTarget(
+            name: "lineage-raft-sim",
+            dependencies: ["ConsensusSimulation"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ConsensusTests",
+            dependencies: ["Consensus", "ConsensusSimulation"],
             swiftSettings: strictSettings
         ),
     ],
