@@ -33,6 +33,9 @@ public struct ClientSessionTable: Sendable, Hashable {
 
     public var count: Int { sessions.count }
 
+    /// The highest sequence applied for `client`, or nil when it has no live session.
+    public func lastSequence(of client: UInt64) -> UInt64? { sessions[client]?.lastSequence }
+
     /// Decides whether the request in the entry at `index` takes effect, and records it.
     public mutating func admit(_ requestID: RequestID, at index: LogIndex) -> Admission {
         guard !requestID.isNone else { return .apply }
