@@ -84,7 +84,9 @@ struct Progress: Sendable, Hashable {
             next = match + 1
             return true
         }
-        guard next - 1 == rejected else { return false }
+        // A rejection at or below match contradicts an earlier acknowledgement (the follower
+        // lost entries it promised to keep); a duplicate of it must not multiply probes.
+        guard next - 1 == rejected, rejected > match else { return false }
         next = max(match + 1, min(rejected, hint + 1))
         probeSent = false
         return true

@@ -155,6 +155,13 @@ extension RaftNode {
             handleAppendResponse(message)
         case .heartbeatResponse:
             progress[message.from]?.probeSent = false
+            // NB: appends lost in flight are never acknowledged, so a full window would stall
+            // replication forever; a live follower frees one slot per heartbeat, after which
+            // the next append either fills the gap or is rejected and triggers a probe.
+            if progress[message.from]?.state == .replicate,
+               progress[message.from]?.isPaused == true {
+                progress[message.from]?.inflight.removeFirst()
+            }
             if let peer = progress[message.from], peer.match < log.lastIndex() {
                 sendAppend(to: message.from)
             }

@@ -38,8 +38,9 @@ public enum SeedRunner {
         return options
     }
 
-    public static func run(_ options: SimulationOptions) -> SeedResult {
+    public static func run(_ options: SimulationOptions, traceInterval: Int? = nil) -> SeedResult {
         var simulation = Simulation<HashChainStateMachine>(options: options)
+        simulation.traceInterval = traceInterval
         do {
             let statistics = try simulation.run()
             return SeedResult(options: options, statistics: statistics, violation: nil)

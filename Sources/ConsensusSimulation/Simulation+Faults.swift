@@ -93,6 +93,7 @@ extension Simulation {
             return "\(node.id):\(raft.role) t\(raft.term) l\(raft.leader) c\(raft.commitIndex)"
                 + " a\(node.state.appliedIndex) last\(raft.lastIndex)"
         }.joined(separator: " ") + " outstanding=\(clients.filter { $0.request != nil }.count)"
+            + " blocked=\(network.blocked.map { "\($0.from)>\($0.to)" }.sorted())"
     }
 
     /// Final checks once converged: every acknowledged request took effect exactly once and

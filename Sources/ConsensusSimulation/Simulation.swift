@@ -57,7 +57,9 @@ public struct Simulation<Machine: StateMachine> {
         try driveClients()
         try processReadies()
         try checker.checkRoles(nodes, step: now)
+        if let interval = traceInterval, now % interval == 0 { print("[\(now)] \(convergenceReport())") }
     }
+    public var traceInterval: Int?
 
     mutating func startNode(at position: Int) throws(Violation) {
         let id = nodes[position].id

@@ -78,7 +78,7 @@ public struct SimulationOptions: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String {
-        func percent(_ value: Double) -> String { "\(Int((value * 100).rounded()))%" }
+        func percent(_ value: Double) -> String { "\(Double(Int((value * 1000).rounded())) / 10)%" }
         return "nodes=\(nodeCount) loss=\(percent(packetLossProbability))"
             + " dup=\(percent(packetDuplicationProbability)) delay=\(delayTicksMin)-\(delayTicksMax)"
             + " partition=\(percent(partitionChangeProbability)) crash=\(percent(crashProbability))"

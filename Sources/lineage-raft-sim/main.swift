@@ -25,6 +25,7 @@ var safetySteps: Int?
 var nodeCount: Int?
 var mutations: TestingMutations = []
 var quiet = false
+var traceInterval: Int?
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
     switch flag {
@@ -46,6 +47,8 @@ while let flag = arguments.popFirst() {
         let name = arguments.popFirst() ?? ""
         guard let mutation = TestingMutations.all.first(where: { $0.0 == name })?.1 else { fail(usage) }
         mutations.insert(mutation)
+    case "--trace":
+        traceInterval = arguments.popFirst().flatMap { Int($0) }
     case "--quiet":
         quiet = true
     default:
@@ -56,7 +59,7 @@ while let flag = arguments.popFirst() {
 var failures = 0
 for seed in seeds {
     let result = SeedRunner.run(SeedRunner.options(
-        seed: seed, nodeCount: nodeCount, safetySteps: safetySteps, mutations: mutations))
+        seed: seed, nodeCount: nodeCount, safetySteps: safetySteps, mutations: mutations), traceInterval: traceInterval)
     if !result.passed { failures += 1 }
     if !quiet || !result.passed { print(result) }
 }
