@@ -47,13 +47,19 @@ public struct RaftConfiguration: Sendable, Hashable {
     /// A leader steps down when it has not heard from a quorum for an election timeout, and
     /// voters ignore vote requests while they hear from a leader (the leader lease).
     public var checkQuorum: Bool
+    /// The most entries one append carries; may lower `Limits.appendBatchEntriesMax`, never
+    /// raise it. Small values make the simulator split catch-up into many round trips.
+    public var appendBatchEntriesMax: Int
     /// Deliberate bugs for checker tests; empty in production.
     public var testingMutations: TestingMutations
 
     public init(
         id: NodeID, electionTimeoutTicks: Int = 10, heartbeatIntervalTicks: Int = 1,
-        preVote: Bool = true, checkQuorum: Bool = true, testingMutations: TestingMutations = []
+        preVote: Bool = true, checkQuorum: Bool = true,
+        appendBatchEntriesMax: Int = Limits.appendBatchEntriesMax,
+        testingMutations: TestingMutations = []
     ) {
+        precondition((1...Limits.appendBatchEntriesMax).contains(appendBatchEntriesMax))
         precondition(id != noNode, "node ID 0 is reserved")
         precondition(heartbeatIntervalTicks >= 1, "heartbeat interval must be positive")
         precondition(electionTimeoutTicks > heartbeatIntervalTicks, "election timeout too short")
@@ -62,6 +68,7 @@ public struct RaftConfiguration: Sendable, Hashable {
         self.heartbeatIntervalTicks = heartbeatIntervalTicks
         self.preVote = preVote
         self.checkQuorum = checkQuorum
+        self.appendBatchEntriesMax = appendBatchEntriesMax
         self.testingMutations = testingMutations
     }
 }

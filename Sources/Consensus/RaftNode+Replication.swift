@@ -114,8 +114,8 @@ extension RaftNode {
         } catch {
             return sendSnapshot(to: peer)
         }
-        if entries.count > Limits.appendBatchEntriesMax {
-            entries.removeSubrange(Limits.appendBatchEntriesMax...)
+        if entries.count > settings.appendBatchEntriesMax {
+            entries.removeSubrange(settings.appendBatchEntriesMax...)
         }
         if entries.isEmpty && !sendIfEmpty { return false }
         send(Message(

@@ -17,6 +17,8 @@ struct SimulatedNode<Machine: StateMachine> {
     /// Reads answered with a read index, waiting for the state machine to catch up.
     var readsAwaitingApply: [ReadState] = []
     var incarnation = 0
+    /// When set, the fault injector restarts this crashed node at this step.
+    var restartAtStep: Int?
 
     init(id: NodeID, voters: [NodeID]) {
         self.id = id
@@ -40,6 +42,7 @@ struct SimulatedNode<Machine: StateMachine> {
     /// A power cut: volatile state and unsynced writes are gone; the disk stays.
     mutating func crash() {
         raft = nil
+        restartAtStep = nil
         unsyncedHardState = nil
         readsAwaitingApply = []
     }

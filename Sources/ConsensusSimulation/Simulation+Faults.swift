@@ -8,6 +8,11 @@ extension Simulation {
         if let victim = running.randomElement(using: &random), random.chance(options.crashProbability) {
             crashNode(at: victim)
         }
+        for position in nodes.indices where !nodes[position].isRunning {
+            if let restartAt = nodes[position].restartAtStep, restartAt <= now {
+                try startNode(at: position)
+            }
+        }
         let stopped = nodes.indices.filter { !nodes[$0].isRunning }
         if let revived = stopped.randomElement(using: &random), random.chance(options.restartProbability) {
             try startNode(at: revived)

@@ -33,7 +33,9 @@ public struct Simulation<Machine: StateMachine> {
     func settings(for id: NodeID) -> RaftConfiguration {
         RaftConfiguration(
             id: id, electionTimeoutTicks: options.electionTimeoutTicks + 2 * options.delayTicksMax,
-            heartbeatIntervalTicks: 2, testingMutations: options.mutations)
+            heartbeatIntervalTicks: 2, preVote: options.preVoteAndCheckQuorum,
+            checkQuorum: options.preVoteAndCheckQuorum, appendBatchEntriesMax: options.appendBatchEntriesMax,
+            testingMutations: options.mutations)
     }
 
     /// Runs both phases. Returns the statistics, or throws the first violation.
@@ -109,6 +111,12 @@ public struct Simulation<Machine: StateMachine> {
         }
         for message in ready.messages {
             network.send(message, now: now, options: effectiveOptions, random: &random)
+        }
+        if !inLivenessPhase, ready.messages.contains(where: { $0.kind == .voteResponse && !$0.reject }),
+           random.chance(options.crashAfterVoteProbability) {
+            crashNode(at: position)
+            nodes[position].restartAtStep = now + Int.random(in: 1...3, using: &random)
+            return true
         }
         if let snapshot = ready.snapshot { try restoreSnapshot(snapshot, at: position) }
         for entry in ready.committedEntries { try apply(entry, at: position) }

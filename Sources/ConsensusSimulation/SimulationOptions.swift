@@ -23,6 +23,11 @@ public struct SimulationOptions: Sendable, Hashable, CustomStringConvertible {
     public var restartProbability: Double
     /// When a node crashes while handling a Ready, it has persisted but sent nothing.
     public var crashDuringReadyProbability: Double
+    /// BUGGIFY-style fault point: right after a node sends a vote, crash it and restart it
+    /// a few steps later (the window where an unpersisted vote would be forgotten).
+    public var crashAfterVoteProbability: Double
+    /// Run pre-vote and check-quorum; some seeds turn them off for more election churn.
+    public var preVoteAndCheckQuorum: Bool
     public var clientCount: Int
     /// Per step and idle client: the chance to issue a new request.
     public var requestProbability: Double
@@ -32,6 +37,8 @@ public struct SimulationOptions: Sendable, Hashable, CustomStringConvertible {
     public var readProbability: Double
     /// A node snapshots and compacts its log after applying this many entries.
     public var compactionIntervalEntries: Int
+    /// The most entries per append message; small values split catch-up into many messages.
+    public var appendBatchEntriesMax: Int
     public var mutations: TestingMutations
 
     public init(seed: UInt64, nodeCount: Int) {
@@ -48,11 +55,14 @@ public struct SimulationOptions: Sendable, Hashable, CustomStringConvertible {
         crashProbability = 0
         restartProbability = 0.05
         crashDuringReadyProbability = 0
+        crashAfterVoteProbability = 0
+        preVoteAndCheckQuorum = true
         clientCount = 3
         requestProbability = 0.2
         clientTimeoutSteps = 60
         readProbability = 0.02
         compactionIntervalEntries = 40
+        appendBatchEntriesMax = Limits.appendBatchEntriesMax
         mutations = []
     }
 
@@ -70,10 +80,13 @@ public struct SimulationOptions: Sendable, Hashable, CustomStringConvertible {
         options.crashProbability = maybe(0.02, &random)
         options.restartProbability = Double.random(in: 0.01...0.2, using: &random)
         options.crashDuringReadyProbability = maybe(0.2, &random)
+        options.crashAfterVoteProbability = maybe(0.5, &random)
+        options.preVoteAndCheckQuorum = random.chance(0.7)
         options.clientCount = Int.random(in: 1...6, using: &random)
         options.requestProbability = Double.random(in: 0.05...0.5, using: &random)
         options.readProbability = maybe(0.1, &random)
         options.compactionIntervalEntries = [8, 32, 128, 100_000].randomElement(using: &random)!
+        options.appendBatchEntriesMax = [1, 2, 8, Limits.appendBatchEntriesMax].randomElement(using: &random)!
         return options
     }
 
@@ -82,7 +95,8 @@ public struct SimulationOptions: Sendable, Hashable, CustomStringConvertible {
         return "nodes=\(nodeCount) loss=\(percent(packetLossProbability))"
             + " dup=\(percent(packetDuplicationProbability)) delay=\(delayTicksMin)-\(delayTicksMax)"
             + " partition=\(percent(partitionChangeProbability)) crash=\(percent(crashProbability))"
-            + " clients=\(clientCount) compact=\(compactionIntervalEntries)"
+            + " voteCrash=\(percent(crashAfterVoteProbability)) preVote=\(preVoteAndCheckQuorum)"
+            + " clients=\(clientCount) compact=\(compactionIntervalEntries) batch=\(appendBatchEntriesMax)"
             + " mutations=\(mutations)"
     }
 }
