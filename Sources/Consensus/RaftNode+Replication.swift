@@ -111,8 +111,10 @@ extension RaftNode {
             entries = try log.slice(
                 from: peerProgress.next, to: log.lastIndex() + 1,
                 maxBytes: Limits.appendBatchBytesMax)
-        } catch {
+        } catch .compacted {
             return sendSnapshot(to: peer)
+        } catch {
+            preconditionFailure("progress for \(peer) points past the log: next \(peerProgress.next)")
         }
         if entries.count > settings.appendBatchEntriesMax {
             entries.removeSubrange(settings.appendBatchEntriesMax...)
@@ -249,8 +251,9 @@ extension RaftNode {
         if log.matchTerm(metadata.index, metadata.term) {
             // Our log already contains the snapshot's last entry, so it agrees with everything
             // before it; just fast-forward the commit index and keep the log.
+            // NB: acknowledge only the snapshot's index; entries after it may still conflict.
             log.advanceCommit(to: metadata.index)
-            send(Message(kind: .appendResponse, to: message.from, index: log.lastIndex()))
+            send(Message(kind: .appendResponse, to: message.from, index: metadata.index))
             return
         }
         // NB: install atomically. The snapshot replaces the whole log (the conflicting tail is
