@@ -20,8 +20,9 @@ extension Simulation {
     }
 
     mutating func crashNode(at position: Int) {
+        // NB: packets already in flight to the node stay in flight; one that arrives after
+        // the restart models a delayed or retransmitted request reaching the new process.
         nodes[position].crash()
-        network.dropAll(to: nodes[position].id)
         statistics.crashes += 1
     }
 

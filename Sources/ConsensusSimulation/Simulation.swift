@@ -115,7 +115,7 @@ public struct Simulation<Machine: StateMachine> {
         if !inLivenessPhase, ready.messages.contains(where: { $0.kind == .voteResponse && !$0.reject }),
            random.chance(options.crashAfterVoteProbability) {
             crashNode(at: position)
-            nodes[position].restartAtStep = now + Int.random(in: 1...3, using: &random)
+            nodes[position].restartAtStep = now + 1
             return true
         }
         if let snapshot = ready.snapshot { try restoreSnapshot(snapshot, at: position) }

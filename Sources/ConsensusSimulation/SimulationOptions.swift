@@ -80,7 +80,7 @@ public struct SimulationOptions: Sendable, Hashable, CustomStringConvertible {
         options.crashProbability = maybe(0.02, &random)
         options.restartProbability = Double.random(in: 0.01...0.2, using: &random)
         options.crashDuringReadyProbability = maybe(0.2, &random)
-        options.crashAfterVoteProbability = maybe(0.5, &random)
+        options.crashAfterVoteProbability = maybe(0.8, &random)
         options.preVoteAndCheckQuorum = random.chance(0.7)
         options.clientCount = Int.random(in: 1...6, using: &random)
         options.requestProbability = Double.random(in: 0.05...0.5, using: &random)
