@@ -53,7 +53,8 @@ extension RaftNode {
         let ready = Ready(
             softState: softState == reportedSoftState ? nil : softState,
             hardState: persistable == reportedHardState ? nil : persistable,
-            mustSync: !log.unstableEntries.isEmpty || persistable.term != reportedHardState.term
+            mustSync: !log.unstableEntries.isEmpty || log.unstableSnapshot != nil
+                || persistable.term != reportedHardState.term
                 || persistable.vote != reportedHardState.vote,
             snapshot: log.unstableSnapshot,
             entries: log.unstableEntries,

@@ -19,21 +19,25 @@ struct SafetyChecker {
 
     /// At most one leader per term, ever; and commit indexes never move back while running.
     mutating func checkRoles<Machine>(_ nodes: [SimulatedNode<Machine>], step: Int) throws(Violation) {
-        for position in nodes.indices {
-            guard let raft = nodes[position].raft else { continue }
-            if raft.role == .leader {
-                if let existing = leaderByTerm[raft.term], existing != raft.id {
+        for node in nodes where node.raft != nil {
+            // NB: read fields through the optional instead of binding a copy of the node.
+            let id = node.id
+            let term = node.raft!.term
+            if node.raft!.role == .leader {
+                if let existing = leaderByTerm[term], existing != id {
                     throw Violation(
                         kind: .electionSafety, step: step,
-                        detail: "nodes \(existing) and \(raft.id) both lead term \(raft.term)")
+                        detail: "nodes \(existing) and \(id) both lead term \(term)")
                 }
-                leaderByTerm[raft.term] = raft.id
+                leaderByTerm[term] = id
             }
-            if raft.commitIndex < nodes[position].commitSeen {
+            let commit = node.raft!.commitIndex
+            if commit < node.commitSeen {
                 throw Violation(
                     kind: .commitRegression, step: step,
-                    detail: "node \(raft.id) commit \(nodes[position].commitSeen) -> \(raft.commitIndex)")
+                    detail: "node \(id) commit \(node.commitSeen) -> \(commit)")
             }
+            node.commitSeen = commit
         }
     }
 

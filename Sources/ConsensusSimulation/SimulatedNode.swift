@@ -1,8 +1,9 @@
 import Consensus
 
 /// One simulated server: its durable disk, and (while running) its volatile Raft node and
-/// replicated state.
-struct SimulatedNode<Machine: StateMachine> {
+/// replicated state. A class so the driver loop mutates nodes in place instead of copying a
+/// whole Raft node per access (which dominates debug-build run time).
+final class SimulatedNode<Machine: StateMachine> {
     typealias Node = RaftNode<MemoryRaftStorage, SimulationRandom>
 
     let id: NodeID
@@ -27,7 +28,7 @@ struct SimulatedNode<Machine: StateMachine> {
 
     var isRunning: Bool { raft != nil }
 
-    mutating func start(settings: RaftConfiguration, random: SimulationRandom) throws(DecodingError) {
+    func start(settings: RaftConfiguration, random: SimulationRandom) throws(DecodingError) {
         precondition(raft == nil, "node \(id) is already running")
         let snapshot = disk.currentSnapshot
         state = snapshot.isEmpty
@@ -40,7 +41,7 @@ struct SimulatedNode<Machine: StateMachine> {
     }
 
     /// A power cut: volatile state and unsynced writes are gone; the disk stays.
-    mutating func crash() {
+    func crash() {
         raft = nil
         restartAtStep = nil
         unsyncedHardState = nil

@@ -102,7 +102,9 @@ public struct Simulation<Machine: StateMachine> {
 
     /// Carries out one Ready in the documented order: persist, send, apply, advance.
     mutating func handleReady(at position: Int) throws(Violation) -> Bool {
-        guard var raft = nodes[position].raft, let ready = raft.ready() else { return false }
+        let node = nodes[position]
+        // `hasReady` is much cheaper than building an empty Ready.
+        guard node.raft?.hasReady == true, let ready = node.raft!.ready() else { return false }
         persist(ready, at: position)
         if !inLivenessPhase && random.chance(options.crashDuringReadyProbability * options.crashProbability) {
             // Power cut after the write but before any message left the machine.
@@ -121,8 +123,7 @@ public struct Simulation<Machine: StateMachine> {
         if let snapshot = ready.snapshot { try restoreSnapshot(snapshot, at: position) }
         for entry in ready.committedEntries { try apply(entry, at: position) }
         nodes[position].readsAwaitingApply.append(contentsOf: ready.readStates)
-        raft.advance(ready)
-        nodes[position].raft = raft
+        node.raft!.advance(ready)
         try serveReads(at: position)
         try compactIfDue(at: position)
         return true
@@ -137,7 +138,7 @@ public struct Simulation<Machine: StateMachine> {
         return healed
     }
 
-    mutating func persist(_ ready: Ready, at position: Int) {
+    func persist(_ ready: Ready, at position: Int) {
         let node = nodes[position]
         if let snapshot = ready.snapshot { node.disk.applySnapshot(snapshot) }
         node.disk.append(ready.entries)
