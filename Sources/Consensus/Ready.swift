@@ -14,7 +14,8 @@ public struct Ready: Sendable, Hashable {
     public var softState: SoftState?
     /// The hard state to persist, when it changed.
     public var hardState: HardState?
-    /// Whether step 1 needs an fsync: true when there are entries or the term or vote changed.
+    /// Whether step 1 needs an fsync: true when there are entries or a snapshot, or the term or
+    /// vote changed.
     /// A commit-index-only change may be written lazily; it is recovered from the leader.
     public var mustSync: Bool
     /// An incoming snapshot that replaces the log and the state machine.
