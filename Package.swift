@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "SPIFFE", targets: ["SPIFFE"]),
         .library(name: "LogStore", targets: ["LogStore"]),
         .library(name: "IdentityModel", targets: ["IdentityModel"]),
+        .library(name: "Consensus", targets: ["Consensus"]),
+        .executable(name: "lineage-raft-sim", targets: ["lineage-raft-sim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
@@ -52,6 +54,13 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Pure: Raft as a deterministic state machine (step/tick/propose → Ready → advance).
+        .target(name: "Consensus", dependencies: [], swiftSettings: strictSettings),
+        // Pure: a deterministic N-node cluster simulator (VOPR style) driving the Raft core.
+        .target(name: "ConsensusSimulation", dependencies: ["Consensus"], swiftSettings: strictSettings),
+        // Thin seed-replay front end for the simulator.
+        .executableTarget(
+            name: "lineage-raft-sim", dependencies: ["ConsensusSimulation"], swiftSettings: strictSettings),
         // Pure: SPIRE-layout HCL configuration → typed server and agent settings.
         .target(name: "Config", dependencies: ["SPIFFE"], swiftSettings: strictSettings),
         // Pure: CA and SVID templates, CSR checks, rotation schedule.
@@ -211,6 +220,8 @@ let package = Package(
             exclude: ["Golden"],
             swiftSettings: strictSettings
         ),
+        .testTarget(
+            name: "ConsensusTests", dependencies: ["Consensus", "ConsensusSimulation"], swiftSettings: strictSettings),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SPIFFE"], swiftSettings: strictSettings),
         .testTarget(
             name: "LogStoreTests",
