@@ -123,6 +123,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Runtime: the Raft driver over LMDB, cluster transport, APIs, CA (grows with the server).
+        .target(
+            name: "Server",
+            dependencies: ["Consensus", "LogStore", "IdentityModel", "SPIFFE", "Config"],
+            swiftSettings: strictSettings
+        ),
         // Shared by the executables: reading config files, printing diagnostics.
         .target(name: "CLISupport", dependencies: ["Config"], swiftSettings: strictSettings),
         // Port: LMDB (Debian liblmdb-dev) through a system library target.
@@ -222,6 +228,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ConsensusTests", dependencies: ["Consensus", "ConsensusSimulation"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ServerTests", dependencies: ["Server", "Consensus", "LogStore"], swiftSettings: strictSettings),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SPIFFE"], swiftSettings: strictSettings),
         .testTarget(
             name: "LogStoreTests",

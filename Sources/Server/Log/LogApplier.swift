@@ -1,0 +1,20 @@
+import Consensus
+import LogStore
+
+/// What the driver applies committed commands to: the projections. Deterministic — the same
+/// entries in the same order give the same outcomes and the same table writes on every server.
+public protocol LogApplier: SendableMetatype {
+    /// What a proposer learns about its command (applied, or rejected by an apply-time check).
+    associatedtype Outcome: Sendable
+
+    /// Applies the command at `index`. The returned writes are stored in the same LMDB
+    /// transaction as the new applied index, so a crash never applies twice or loses an apply.
+    mutating func apply(_ data: [UInt8], at index: Consensus.LogIndex) -> (outcome: Outcome, writes: [ProjectionWrite])
+
+    /// An image of the whole state for a Raft snapshot.
+    func snapshotData() -> [UInt8]
+
+    /// Replaces the state with a snapshot's; returns the table writes that make the stored
+    /// projections equal to it (starting with clears).
+    mutating func restore(from data: [UInt8], at index: Consensus.LogIndex) throws -> [ProjectionWrite]
+}
