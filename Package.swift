@@ -129,6 +129,13 @@ let package = Package(
             dependencies: ["Consensus", "LogStore", "IdentityModel", "SPIFFE", "Config"],
             swiftSettings: strictSettings
         ),
+        // Test helper: a process that writes events through the real driver until it is killed.
+        .executableTarget(
+            name: "lineage-log-writer",
+            dependencies: ["Server", "Consensus", "LogStore", "IdentityModel"],
+            path: "Tests/Helpers/lineage-log-writer",
+            swiftSettings: strictSettings
+        ),
         // Shared by the executables: reading config files, printing diagnostics.
         .target(name: "CLISupport", dependencies: ["Config"], swiftSettings: strictSettings),
         // Port: LMDB (Debian liblmdb-dev) through a system library target.
@@ -154,7 +161,7 @@ let package = Package(
         .executableTarget(
             name: "lineage-server",
             dependencies: [
-                "SPIFFE", "Config", "CLISupport",
+                "SPIFFE", "Config", "CLISupport", "Server", "LogStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -229,7 +236,8 @@ let package = Package(
         .testTarget(
             name: "ConsensusTests", dependencies: ["Consensus", "ConsensusSimulation"], swiftSettings: strictSettings),
         .testTarget(
-            name: "ServerTests", dependencies: ["Server", "Consensus", "LogStore"], swiftSettings: strictSettings),
+            name: "ServerTests", dependencies: ["Server", "Consensus", "LogStore", "IdentityModel"],
+            swiftSettings: strictSettings),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SPIFFE"], swiftSettings: strictSettings),
         .testTarget(
             name: "LogStoreTests",

@@ -1,0 +1,5 @@
+/// Where a server keeps its files under `data_dir`.
+public enum DataDirectory {
+    /// The LMDB environment holding the Raft log, hard state, snapshots and projection tables.
+    public static func logStore(_ dataDir: String) -> String { dataDir + "/log" }
+}

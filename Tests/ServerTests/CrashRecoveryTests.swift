@@ -1,0 +1,72 @@
+import Foundation
+import IdentityModel
+import LogStore
+import Server
+import Testing
+
+/// A writer process driving the real store and driver loop is killed with SIGKILL in a loop
+/// during writes. After every kill: each event it acknowledged is in the log exactly once, and
+/// `lineage-server log verify` passes.
+@Suite("Crash recovery", .serialized)
+struct CrashRecoveryTests {
+    static let buildDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+
+    static func executable(_ name: String) throws -> String {
+        var directory = buildDirectory
+        // The test bundle may sit one level deeper than the executables.
+        for _ in 0..<3 {
+            let candidate = directory.appendingPathComponent(name).path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "\(name) next to \(buildDirectory.path) (run swift build)"])
+    }
+
+    @Test("SIGKILL during writes loses no acknowledged event; log verify passes after each restart")
+    func killLoop() async throws {
+        let writer = try Self.executable("lineage-log-writer")
+        let server = try Self.executable("lineage-server")
+        let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("crash-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: dataDir) }
+        var acknowledged: [String: UInt64] = [:]
+        for round in 0..<6 {
+            let output = Pipe()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: writer)
+            process.arguments = [dataDir, "8"]
+            process.standardOutput = output
+            try process.run()
+            try await Task.sleep(for: .milliseconds(300 + 150 * round))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .uncaughtSignal, "round \(round): the writer must be killed, not exit")
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            for line in text.split(separator: "\n") {
+                let fields = line.split(separator: " ")
+                // A line cut by the kill is not an acknowledgement the writer finished reporting.
+                guard fields.count == 3, fields[0] == "ack", let index = UInt64(fields[2]) else { continue }
+                acknowledged[String(fields[1])] = index
+            }
+
+            let verify = Process()
+            verify.executableURL = URL(fileURLWithPath: server)
+            verify.arguments = ["log", "verify", "-dataDir", dataDir]
+            verify.standardOutput = FileHandle.nullDevice
+            try verify.run()
+            verify.waitUntilExit()
+            #expect(verify.terminationStatus == 0, "round \(round): log verify failed")
+
+            let store = try LogStore(directory: DataDirectory.logStore(dataDir), options: .readOnly)
+            var found: [String: [UInt64]] = [:]
+            try LogHistory.forEachRecord(in: store) { record in
+                if let envelope = record.envelope { found[envelope.requestID.description, default: []].append(record.index) }
+                return true
+            }
+            try store.close()
+            for (requestID, index) in acknowledged {
+                #expect(found[requestID] == [index], "round \(round): acknowledged \(requestID) at \(index), log has \(found[requestID] ?? [])")
+            }
+        }
+        #expect(acknowledged.count > 100, "the writer should have made progress (\(acknowledged.count) acknowledgements)")
+    }
+}
