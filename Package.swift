@@ -154,7 +154,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "lineage-bench-store",
-            dependencies: ["LogStore", "CLMDB"],
+            dependencies: ["LogStore", "CLMDB", "Server", "Consensus", "IdentityModel"],
             path: "bench/store",
             swiftSettings: strictSettings
         ),

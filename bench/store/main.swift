@@ -159,11 +159,31 @@ for (batchEntries, batches) in [(1, 2_000), (16, 1_000), (256, 200), (4_096, 20)
 results.append(logStore(makeDirectory(root, "logstore-nosync-256"), batchEntries: 256, batches: 200,
                         sync: false))
 
+var driverResults: [DriverMeasurement] = []
+for (writers, eventsPerWriter) in [(1, 2_000), (16, 1_000), (256, 100)] {
+    do {
+        driverResults.append(try await driverBenchmark(
+            makeDirectory(root, "driver-\(writers)"), writers: writers, eventsPerWriter: eventsPerWriter))
+    } catch {
+        print("driver benchmark with \(writers) writers failed: \(error)")
+        exit(1)
+    }
+}
+
 print("Store benchmark: 200-byte values, data under \(root)\n")
 print("| case | events | commits | events/s | commits/s | p50 commit µs | p99 commit µs |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 for result in results {
     print("| \(result.name) | \(result.events) | \(result.commitLatencies.count) "
         + "| \(Int(result.eventsPerSecond.rounded())) | \(Int(result.commitsPerSecond.rounded())) "
+        + "| \(microseconds(result.percentile(0.5))) | \(microseconds(result.percentile(0.99))) |")
+}
+
+print("\nDurable append through the Raft driver (single server, fsync on, group commit; each writer")
+print("waits for its acknowledgement before proposing again):\n")
+print("| concurrent writers | events | events/s | p50 ack µs | p99 ack µs |")
+print("|---:|---:|---:|---:|---:|")
+for result in driverResults {
+    print("| \(result.writers) | \(result.latencies.count) | \(Int(result.eventsPerSecond.rounded())) "
         + "| \(microseconds(result.percentile(0.5))) | \(microseconds(result.percentile(0.99))) |")
 }
