@@ -22,13 +22,26 @@ struct EnvoyTests {
         return (result["status"] as? Int, (result["body"] as? String) ?? (result["error"] as? String) ?? "")
     }
 
-    /// Serial numbers of the certificates Envoy has loaded, from its admin `/certs` page.
+    /// The certificates Envoy has loaded, from its admin `/certs` page.
     static func loadedCertificates(_ harness: EndpointHarness, adminPort: Int, name: String) async throws -> String {
+        try await adminPage(harness, adminPort: adminPort, path: "/certs", name: name)
+    }
+
+    static func adminPage(_ harness: EndpointHarness, adminPort: Int, path: String, name: String) async throws -> String {
         let output = try await ExternalProcess.run(
             try ExternalProcess.python(),
-            [ExternalProcess.interopDirectory + "/http_get.py", "http://127.0.0.1:\(adminPort)/certs", "3"],
+            [ExternalProcess.interopDirectory + "/http_get.py", "http://127.0.0.1:\(adminPort)\(path)", "3"],
             directory: harness.directory, name: name, timeout: .seconds(10))
         return (try decodeJSONObject(output)["body"] as? String) ?? ""
+    }
+
+    /// The sum of every counter on a `/stats` page whose name ends in `.suffix`.
+    static func counter(_ suffix: String, in page: String) -> Int {
+        page.split(separator: "\n").reduce(0) { total, line in
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, parts[0].hasSuffix("." + suffix) else { return total }
+            return total + (Int(parts[1].trimmingCharacters(in: .whitespaces)) ?? 0)
+        }
     }
 
     /// `serial_number` values on Envoy's `/certs` page, lowercase without leading zeros.
@@ -109,6 +122,10 @@ struct EnvoyTests {
             }
             let refused = try await Self.get(harness, port: intruderPort, name: "get-intruder")
             #expect(refused.status != 200, "the server accepted an identity its SAN matcher does not allow: \(refused)")
+            // The server's TLS statistics say why: handshakes succeeded, and one peer failed the SAN check.
+            let stats = try await Self.adminPage(harness, adminPort: serverAdmin, path: "/stats?filter=ssl", name: "server-stats")
+            #expect(Self.counter("ssl.handshake", in: stats) >= 1, "\(stats)")
+            #expect(Self.counter("ssl.fail_verify_san", in: stats) >= 1, "\(stats)")
 
             // Rotate every SVID; Envoy picks the new leaves up over SDS and keeps working.
             let rotated = try [authority.svid("/client"), authority.svid("/intruder"), authority.svid("/server")]
