@@ -223,6 +223,49 @@ struct SDSTests {
         }
     }
 
+    @Test("shutdown ends an open SDS stream with Unavailable while the client keeps it open")
+    func shutdownEndsStream() async throws {
+        let authority = try TestAuthority("example.org")
+        let provider = try StaticIdentityProvider.make(authority, entries: [("e1", "/w", TestSelectors.current)])
+        try await EndpointHarness.with(provider: provider) { harness in
+            do {
+                try await Self.withStream(harness) { send, responses in
+                    send(.with { $0.node = Self.node(); $0.resourceNames = ["default"] })
+                    _ = try #require(try await responses.next())
+                    #expect(harness.server.openStreamCount == 1)
+                    harness.server.beginGracefulShutdown()
+                    while try await responses.next() != nil {}
+                    Issue.record("expected Unavailable")
+                }
+            } catch let error as RPCError {
+                #expect(error.code == .unavailable)
+            }
+            #expect(provider.subscriberCount == 0)
+        }
+    }
+
+    @Test("a client that goes away releases its stream and subscription")
+    func clientGoesAway() async throws {
+        let authority = try TestAuthority("example.org")
+        let provider = try StaticIdentityProvider.make(authority, entries: [("e1", "/w", TestSelectors.current)])
+        try await EndpointHarness.with(provider: provider) { harness in
+            struct GoingAway: Error {}
+            for abrupt in [false, true, false, true] {
+                do {
+                    try await Self.withStream(harness) { send, responses in
+                        send(.with { $0.node = Self.node(); $0.resourceNames = ["ROOTCA"] })
+                        _ = try #require(try await responses.next())
+                        // Throwing leaves the request stream open: the RPC is cancelled under it.
+                        if abrupt { throw GoingAway() }
+                    }
+                } catch is GoingAway {}
+            }
+            try await eventually("streams released", timeout: .seconds(5)) {
+                harness.server.openStreamCount == 0 && provider.subscriberCount == 0
+            }
+        }
+    }
+
     @Test("DeltaSecrets is Unimplemented")
     func deltaUnimplemented() async throws {
         let authority = try TestAuthority("example.org")

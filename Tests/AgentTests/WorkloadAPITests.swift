@@ -206,6 +206,29 @@ struct WorkloadAPITests {
         }
     }
 
+    @Test("a client that goes away releases its watch and subscription")
+    func clientGoesAway() async throws {
+        let authority = try TestAuthority("example.org")
+        let provider = try StaticIdentityProvider.make(authority, entries: [("e1", "/w", TestSelectors.current)])
+        try await EndpointHarness.with(provider: provider) { harness in
+            try await harness.withClient { grpc in
+                let client = Client(wrapping: grpc)
+                for _ in 0..<3 {
+                    // Returning from the response handler cancels the RPC.
+                    try await client.fetchX509SVID(WorkloadAPI_X509SVIDRequest(), metadata: workloadHeader) { response in
+                        _ = try await response.messages.first { _ in true }
+                    }
+                    try await client.fetchJWTBundles(WorkloadAPI_JWTBundlesRequest(), metadata: workloadHeader) { response in
+                        _ = try await response.messages.first { _ in true }
+                    }
+                }
+                try await eventually("watches released", timeout: .seconds(5)) {
+                    harness.server.openStreamCount == 0 && provider.subscriberCount == 0
+                }
+            }
+        }
+    }
+
     @Test("WIT RPCs are Unimplemented")
     func witUnimplemented() async throws {
         let authority = try TestAuthority("example.org")
