@@ -75,11 +75,6 @@ public final class WorkloadEndpointServer: Sendable {
     /// Long-lived streams currently open (for tests and metrics).
     public var openStreamCount: Int { streams.count }
 
-    /// Resolves once the socket is bound and its mode set.
-    public var isListening: Bool {
-        get async { (try? await transport.listeningAddress) != nil }
-    }
-
     public func run() async throws {
         try Self.prepareSocketPath(configuration.socketPath)
         defer { Self.removeSocket(configuration.socketPath) }
