@@ -27,13 +27,13 @@ public struct SDSService: Envoy_Service_Secret_V3_SecretDiscoveryService.Service
         request: StreamingServerRequest<Envoy_Service_Discovery_V3_DiscoveryRequest>, context: ServerContext
     ) async throws -> StreamingServerResponse<Envoy_Service_Discovery_V3_DiscoveryResponse> {
         let selectors = try attestor.selectors(for: request.metadata)
-        let changes: IdentityChanges
-        do {
-            changes = try provider.changes()
-        } catch {
-            throw WorkloadEndpointError(error)
-        }
         return StreamingServerResponse { writer in
+            let changes: IdentityChanges
+            do throws(IdentityProviderError) {
+                changes = try provider.changes()
+            } catch {
+                throw WorkloadEndpointError(error)
+            }
             defer { changes.finish() }
             let inbox = SDSInbox()
             try await streams.withStream(end: { inbox.close(); changes.finish() }) {
