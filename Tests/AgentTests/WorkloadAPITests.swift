@@ -229,6 +229,45 @@ struct WorkloadAPITests {
         }
     }
 
+    @Test("ValidateJWTSVID trusts federated JWT bundles the caller federates with, and trims foreign claims")
+    func federatedJWT() async throws {
+        let authority = try TestAuthority("example.org")
+        let partner = try TestAuthority("partner.test")
+        let stranger = try TestAuthority("stranger.test")
+        let provider = try StaticIdentityProvider.make(authority, entries: [], federated: [partner, stranger])
+        provider.update { state in
+            state.entries = [.init(entryID: "e1", selectors: TestSelectors.current, svid: try! authority.svid("/w"),
+                                   federatesWith: [partner.trustDomain])]
+        }
+        func token(_ issuer: TestAuthority) throws -> String {
+            try JWTSVID.sign(
+                subject: try issuer.id("/peer"), audience: ["me"], expiresAt: Date() + 60, issuedAt: Date(),
+                keyID: issuer.jwtKeyID, signer: issuer.jwtAuthority.key, issuer: "https://issuer.example",
+                extraClaims: ["role": .string("admin")]
+            ).token
+        }
+        let (partnerToken, strangerToken, ownToken) = (try token(partner), try token(stranger), try token(authority))
+        try await EndpointHarness.with(provider: provider) { harness in
+            try await harness.withClient { grpc in
+                let client = Client(wrapping: grpc)
+                let valid = try await client.validateJWTSVID(
+                    .with { $0.audience = "me"; $0.svid = partnerToken }, metadata: workloadHeader)
+                #expect(valid.spiffeID == "spiffe://partner.test/peer")
+                #expect(Set(valid.claims.fields.keys) == ["sub", "aud", "exp"])
+                // A trust domain the caller does not federate with is not trusted.
+                await Self.expectCode(.invalidArgument) {
+                    _ = try await client.validateJWTSVID(
+                        .with { $0.audience = "me"; $0.svid = strangerToken }, metadata: workloadHeader)
+                }
+                // Own-domain tokens keep every claim.
+                let own = try await client.validateJWTSVID(
+                    .with { $0.audience = "me"; $0.svid = ownToken }, metadata: workloadHeader)
+                #expect(own.claims.fields["role"]?.stringValue == "admin")
+                #expect(own.claims.fields["iss"]?.stringValue == "https://issuer.example")
+            }
+        }
+    }
+
     @Test("WIT RPCs are Unimplemented")
     func witUnimplemented() async throws {
         let authority = try TestAuthority("example.org")
