@@ -136,7 +136,8 @@ public struct WorkloadAPIService: WorkloadAPI_SpiffeWorkloadAPI.ServiceProtocol 
                 token = try await provider.jwtSVID(
                     entryID: identity.entryID, spiffeID: identity.spiffeID, audience: message.audience)
             } catch {
-                throw WorkloadEndpointError(.unavailable, "could not fetch JWT-SVID: \(error.reason)")
+                // Minting failures are Unavailable (SPIRE); an entry gone meanwhile is PermissionDenied.
+                throw WorkloadEndpointError(WorkloadEndpointError(error).code, "could not fetch JWT-SVID: \(error.reason)")
             }
             var svid = WorkloadAPI_JWTSVID()
             svid.spiffeID = identity.spiffeID.string
