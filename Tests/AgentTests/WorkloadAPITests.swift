@@ -268,6 +268,20 @@ struct WorkloadAPITests {
         }
     }
 
+    @Test("FetchJWTSVID is Unavailable when the provider cannot mint")
+    func mintingUnavailable() async throws {
+        let authority = try TestAuthority("example.org")
+        let provider = try StaticIdentityProvider.make(authority, entries: [("e1", "/w", TestSelectors.current)])
+        provider.update { $0.jwtAuthority = nil }
+        try await EndpointHarness.with(provider: provider) { harness in
+            try await harness.withClient { grpc in
+                await Self.expectCode(.unavailable) {
+                    _ = try await Client(wrapping: grpc).fetchJWTSVID(.with { $0.audience = ["a"] }, metadata: workloadHeader)
+                }
+            }
+        }
+    }
+
     @Test("WIT RPCs are Unimplemented")
     func witUnimplemented() async throws {
         let authority = try TestAuthority("example.org")
