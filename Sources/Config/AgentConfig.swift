@@ -12,6 +12,16 @@ public struct AgentConfig: Sendable, Equatable {
         public var defaultBundleName = "ROOTCA"
         public var defaultAllBundlesName = "ALL"
         public var disableSPIFFECertValidation = false
+
+        public init(
+            defaultSVIDName: String = "default", defaultBundleName: String = "ROOTCA",
+            defaultAllBundlesName: String = "ALL", disableSPIFFECertValidation: Bool = false
+        ) {
+            self.defaultSVIDName = defaultSVIDName
+            self.defaultBundleName = defaultBundleName
+            self.defaultAllBundlesName = defaultAllBundlesName
+            self.disableSPIFFECertValidation = disableSPIFFECertValidation
+        }
     }
 
     public enum NodeAttestor: Sendable, Equatable {

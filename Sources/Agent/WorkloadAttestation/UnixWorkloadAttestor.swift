@@ -55,7 +55,7 @@ public struct UnixWorkloadAttestor: Sendable {
         guard let data = FileManager.default.contents(atPath: "\(procRoot)/\(relativePath)") else {
             throw AttestationError(.processChanged, "cannot read \(procRoot)/\(relativePath): the process is gone")
         }
-        return String(decoding: data.prefix(Limits.procFileBytesMax + 1), as: UTF8.self)
+        return String(decoding: data.prefix(Attestation.Limits.procFileBytesMax + 1), as: UTF8.self)
     }
 
     private func executablePath(_ pid: Int32) throws(AttestationError) -> String {
