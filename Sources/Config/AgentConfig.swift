@@ -1,7 +1,7 @@
 import SPIFFE
 
 /// `lineage-agent run -config agent.conf`: SPIRE's agent configuration layout, typed.
-public struct AgentConfig: Sendable, Equatable {
+public struct AgentConfig: Sendable, Equatable, CommonSettings {
     public enum TrustBundleFormat: String, Sendable, CaseIterable {
         case pem, spiffe
     }
@@ -102,23 +102,17 @@ public struct AgentConfig: Sendable, Equatable {
     ]
     static let spireAgentPluginTypes: Set<String> = ["SVIDStore"]
 
+    /// Parses a configuration file's text. With `environment`, `$VAR`/`${VAR}` are expanded
+    /// first (`-expandEnv`).
     public static func parse(
         _ text: String, file: String, environment: [String: String]? = nil, overrides: Overrides = Overrides()
     ) throws(ConfigError) -> AgentConfig {
-        let source = environment.map { expandEnvironment(text, environment: $0) } ?? text
-        let syntax = try HCLParser.parse(source, file: file)
-        var root = BlockReader(syntax, path: "", location: SourceLocation(file: file, line: 1, column: 1))
-        var warnings: [ConfigWarning] = []
-        guard var agent = try root.block("agent") else {
-            throw ConfigError("an \"agent { … }\" block is required", at: root.location)
+        try CommonConfigReader.parse(text, file: file, environment: environment, mainBlock: "agent") {
+            (main, root, warnings) throws(ConfigError) in
+            var config = try readAgent(&main, overrides: overrides, warnings: &warnings)
+            try readPlugins(&root, into: &config, warnings: &warnings)
+            return config
         }
-        var config = try readAgent(&agent, overrides: overrides, warnings: &warnings)
-        try readPlugins(&root, into: &config, warnings: &warnings)
-        config.telemetry = try CommonConfigReader.telemetry(&root, warnings: &warnings)
-        config.healthChecks = try CommonConfigReader.healthChecks(&root, warnings: &warnings)
-        try root.finish(warnings: &warnings)
-        config.warnings = warnings
-        return config
     }
 
     private init(trustDomain: TrustDomain, serverAddress: String) {
@@ -149,13 +143,7 @@ public struct AgentConfig: Sendable, Equatable {
         config.serverPort = flagOrFile(overrides.serverPort, try agent.port("server_port")) ?? config.serverPort
         config.socketPath = flagOrFile(overrides.socketPath, try agent.string("socket_path")) ?? config.socketPath
         config.dataDir = flagOrFile(overrides.dataDir, try agent.string("data_dir")) ?? config.dataDir
-        config.logLevel = try CommonConfigReader.logLevel(&agent) ?? config.logLevel
-        if let flag = overrides.logLevel {
-            guard let level = LogLevel(spire: flag) else {
-                throw ConfigError("must be DEBUG, INFO, WARN or ERROR, got \"\(flag)\"", where: "-logLevel")
-            }
-            config.logLevel = level
-        }
+        config.logLevel = try CommonConfigReader.logLevel(&agent, flag: overrides.logLevel) ?? config.logLevel
         config.logFormat = try CommonConfigReader.logFormat(&agent) ?? config.logFormat
         config.trustBundlePath = flagOrFile(overrides.trustBundlePath, try agent.string("trust_bundle_path"))
         config.trustBundleURL = try agent.string("trust_bundle_url")

@@ -46,14 +46,51 @@ struct PluginBlock {
     var data: BlockReader
 }
 
+/// What every configuration file has besides its main block.
+protocol CommonSettings {
+    var telemetry: TelemetryConfig { get set }
+    var healthChecks: HealthChecksConfig { get set }
+    var warnings: [ConfigWarning] { get set }
+}
+
 enum CommonConfigReader {
+    /// The shape both files share: expand the environment (`-expandEnv`), parse, read the main
+    /// block (`server` or `agent`) and the plugins with `read`, then the common blocks, and
+    /// reject any other top-level key.
+    static func parse<Settings: CommonSettings>(
+        _ text: String, file: String, environment: [String: String]?, mainBlock: String,
+        read: (_ main: inout BlockReader, _ root: inout BlockReader, _ warnings: inout [ConfigWarning]) throws(ConfigError) -> Settings
+    ) throws(ConfigError) -> Settings {
+        let source = environment.map { expandEnvironment(text, environment: $0) } ?? text
+        let syntax = try HCLParser.parse(source, file: file)
+        var root = BlockReader(syntax, path: "", location: SourceLocation(file: file, line: 1, column: 1))
+        var warnings: [ConfigWarning] = []
+        guard var main = try root.block(mainBlock) else {
+            throw ConfigError("a \"\(mainBlock) { … }\" block is required", at: root.location)
+        }
+        var settings = try read(&main, &root, &warnings)
+        settings.telemetry = try telemetry(&root, warnings: &warnings)
+        settings.healthChecks = try healthChecks(&root, warnings: &warnings)
+        try root.finish(warnings: &warnings)
+        settings.warnings = warnings
+        return settings
+    }
+
     static let spireTelemetryKeys: Set<String> = [
         "DogStatsd", "Statsd", "M3", "InMem", "MetricPrefix", "EnableTrustDomainLabel", "EnableHostnameLabel",
         "AllowedPrefixes", "BlockedPrefixes", "AllowedLabels", "BlockedLabels",
     ]
 
-    static func logLevel(_ reader: inout BlockReader) throws(ConfigError) -> LogLevel? {
-        guard let text = try reader.string("log_level") else { return nil }
+    /// `log_level` from the file, overridden by the `-logLevel` flag when one was given.
+    static func logLevel(_ reader: inout BlockReader, flag: String?) throws(ConfigError) -> LogLevel? {
+        let fileValue = try reader.string("log_level")
+        if let flag {
+            guard let level = LogLevel(spire: flag) else {
+                throw ConfigError("must be DEBUG, INFO, WARN or ERROR, got \"\(flag)\"", where: "-logLevel")
+            }
+            return level
+        }
+        guard let text = fileValue else { return nil }
         guard let level = LogLevel(spire: text) else {
             let location = reader.object.items.first { $0.name == "log_level" }?.value.location ?? reader.location
             throw ConfigError("\"\(reader.qualified("log_level"))\" must be DEBUG, INFO, WARN or ERROR, got \"\(text)\"",

@@ -4,7 +4,7 @@ import SPIFFE
 ///
 /// Defaults are SPIRE's with Lineage's paths (shared/DESIGN.md): admin socket
 /// `/tmp/lineage-server/private/api.sock`, data directory `.data`, port 8081.
-public struct ServerConfig: Sendable, Equatable {
+public struct ServerConfig: Sendable, Equatable, CommonSettings {
     public enum KeyType: String, Sendable, CaseIterable {
         case ecP256 = "ec-p256"
         case ecP384 = "ec-p384"
@@ -129,21 +129,12 @@ public struct ServerConfig: Sendable, Equatable {
     public static func parse(
         _ text: String, file: String, environment: [String: String]? = nil, overrides: Overrides = Overrides()
     ) throws(ConfigError) -> ServerConfig {
-        let source = environment.map { expandEnvironment(text, environment: $0) } ?? text
-        let syntax = try HCLParser.parse(source, file: file)
-        var root = BlockReader(syntax, path: "", location: SourceLocation(file: file, line: 1, column: 1))
-        var warnings: [ConfigWarning] = []
-
-        guard var server = try root.block("server") else {
-            throw ConfigError("a \"server { … }\" block is required", at: root.location)
+        try CommonConfigReader.parse(text, file: file, environment: environment, mainBlock: "server") {
+            (main, root, warnings) throws(ConfigError) in
+            var config = try readServer(&main, overrides: overrides, warnings: &warnings)
+            try readPlugins(&root, into: &config, warnings: &warnings)
+            return config
         }
-        var config = try readServer(&server, overrides: overrides, warnings: &warnings)
-        try readPlugins(&root, into: &config, warnings: &warnings)
-        config.telemetry = try CommonConfigReader.telemetry(&root, warnings: &warnings)
-        config.healthChecks = try CommonConfigReader.healthChecks(&root, warnings: &warnings)
-        try root.finish(warnings: &warnings)
-        config.warnings = warnings
-        return config
     }
 
     private init(trustDomain: TrustDomain) {
@@ -176,13 +167,7 @@ public struct ServerConfig: Sendable, Equatable {
         config.bindPort = flagOrFile(overrides.bindPort, try server.port("bind_port")) ?? config.bindPort
         config.socketPath = flagOrFile(overrides.socketPath, try server.string("socket_path")) ?? config.socketPath
         config.dataDir = flagOrFile(overrides.dataDir, try server.string("data_dir")) ?? config.dataDir
-        config.logLevel = try CommonConfigReader.logLevel(&server) ?? config.logLevel
-        if let flag = overrides.logLevel {
-            guard let level = LogLevel(spire: flag) else {
-                throw ConfigError("must be DEBUG, INFO, WARN or ERROR, got \"\(flag)\"", where: "-logLevel")
-            }
-            config.logLevel = level
-        }
+        config.logLevel = try CommonConfigReader.logLevel(&server, flag: overrides.logLevel) ?? config.logLevel
         config.logFormat = try CommonConfigReader.logFormat(&server) ?? config.logFormat
         config.caTTL = try server.duration("ca_ttl") ?? config.caTTL
         config.defaultX509SVIDTTL = try server.duration("default_x509_svid_ttl") ?? config.defaultX509SVIDTTL
