@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "SPIFFE", targets: ["SPIFFE"]),
         .library(name: "LogStore", targets: ["LogStore"]),
         .library(name: "IdentityModel", targets: ["IdentityModel"]),
+        .library(name: "Projections", targets: ["Projections"]),
+        .library(name: "ChangeFeed", targets: ["ChangeFeed"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
@@ -52,6 +54,11 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Pure: folds events into the served views (entries, authorization, agents, CA journal,
+        // bundles) and stores them as tables.
+        .target(name: "Projections", dependencies: ["SPIFFE", "IdentityModel"], swiftSettings: strictSettings),
+        // Runtime: the bounded, resumable change feed that sync streams follow.
+        .target(name: "ChangeFeed", dependencies: ["Projections", "IdentityModel"], swiftSettings: strictSettings),
         // Pure: SPIRE-layout HCL configuration → typed server and agent settings.
         .target(name: "Config", dependencies: ["SPIFFE"], swiftSettings: strictSettings),
         // Pure: CA and SVID templates, CSR checks, rotation schedule.
@@ -209,6 +216,17 @@ let package = Package(
             ],
             // Golden event bytes are read from the source tree by path, not bundled.
             exclude: ["Golden"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ProjectionsTests",
+            dependencies: ["Projections", "IdentityModel", "SPIFFE"],
+            exclude: ["Scripts"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ChangeFeedTests",
+            dependencies: ["ChangeFeed", "Projections", "IdentityModel", "SPIFFE"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SPIFFE"], swiftSettings: strictSettings),
