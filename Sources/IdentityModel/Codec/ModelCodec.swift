@@ -189,7 +189,7 @@ public enum ModelCodec {
         options.messageDepthLimit = Limits.messageDepthMax
         let message: M
         do {
-            message = try M(serializedBytes: bytes[1...], options: options)
+            message = try M(serializedBytes: Array(bytes.dropFirst()), options: options)
         } catch {
             throw .malformed(reason: String(describing: error))
         }
