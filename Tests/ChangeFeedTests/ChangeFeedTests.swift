@@ -134,4 +134,13 @@ struct ChangeFeedTests {
             }
         }
     }
+
+    @Test("publishing a revision that does not move forward is a broken invariant")
+    func revisionsIncrease() async {
+        await #expect(processExitsWith: .failure) {
+            let feed = ChangeFeed()
+            feed.publish(revision: LogIndex(2), changes: [])
+            feed.publish(revision: LogIndex(2), changes: [])
+        }
+    }
 }
