@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "SPIFFE", targets: ["SPIFFE"]),
         .library(name: "LogStore", targets: ["LogStore"]),
         .library(name: "IdentityModel", targets: ["IdentityModel"]),
+        .library(name: "Projections", targets: ["Projections"]),
+        .library(name: "ChangeFeed", targets: ["ChangeFeed"]),
         .library(name: "Consensus", targets: ["Consensus"]),
         .executable(name: "lineage-raft-sim", targets: ["lineage-raft-sim"]),
     ],
@@ -61,6 +63,11 @@ let package = Package(
         // Thin seed-replay front end for the simulator.
         .executableTarget(
             name: "lineage-raft-sim", dependencies: ["ConsensusSimulation"], swiftSettings: strictSettings),
+        // Pure: folds events into views (entries, SPIRE's authorization index, agents, tokens,
+        // bundles) and stores them as tables.
+        .target(name: "Projections", dependencies: ["SPIFFE", "IdentityModel"], swiftSettings: strictSettings),
+        // Runtime: the bounded, resumable change feed that sync streams follow.
+        .target(name: "ChangeFeed", dependencies: ["Projections", "IdentityModel"], swiftSettings: strictSettings),
         // Pure: SPIRE-layout HCL configuration → typed server and agent settings.
         .target(name: "Config", dependencies: ["SPIFFE"], swiftSettings: strictSettings),
         // Pure: CA and SVID templates, CSR checks, rotation schedule.
@@ -242,6 +249,17 @@ let package = Package(
         .testTarget(
             name: "ServerTests", dependencies: ["Server", "Consensus", "LogStore", "IdentityModel"],
             swiftSettings: strictSettings),
+        .testTarget(
+            name: "ProjectionsTests",
+            dependencies: ["Projections", "IdentityModel", "SPIFFE"],
+            exclude: ["Scripts"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ChangeFeedTests",
+            dependencies: ["ChangeFeed", "Projections", "IdentityModel", "SPIFFE"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SPIFFE"], swiftSettings: strictSettings),
         .testTarget(
             name: "LogStoreTests",

@@ -186,6 +186,46 @@ nonisolated struct Lineage_Identity_V1_JWTKeyV1: Sendable {
   fileprivate var _expiresAtUnixMs: Int64? = nil
 }
 
+/// An attested agent as a projection stores it (Lineage's AgentRecord; SPIRE's AttestedNode).
+/// Not a log event: projection tables hold it so a server restarts without replaying the log.
+nonisolated struct Lineage_Identity_V1_AgentRecordV1: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  var spiffeID: String = String()
+
+  var attestationType: String = String()
+
+  var selectors: [Lineage_Identity_V1_SelectorV1] = []
+
+  var x509SvidSerialNumber: Data = Data()
+
+  var x509SvidNotAfterUnixMs: Int64 = 0
+
+  /// Empty when no renewal is pending.
+  var pendingX509SvidSerialNumber: Data = Data()
+
+  var pendingX509SvidNotAfterUnixMs: Int64 {
+    get {_pendingX509SvidNotAfterUnixMs ?? 0}
+    set {_pendingX509SvidNotAfterUnixMs = newValue}
+  }
+  /// Returns true if `pendingX509SvidNotAfterUnixMs` has been explicitly set.
+  var hasPendingX509SvidNotAfterUnixMs: Bool {self._pendingX509SvidNotAfterUnixMs != nil}
+  /// Clears the value of `pendingX509SvidNotAfterUnixMs`. Subsequent reads from it will return its default value.
+  mutating func clearPendingX509SvidNotAfterUnixMs() {self._pendingX509SvidNotAfterUnixMs = nil}
+
+  var canReattest: Bool = false
+
+  var banned: Bool = false
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  init() {}
+
+  fileprivate var _pendingX509SvidNotAfterUnixMs: Int64? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "lineage.identity.v1"
@@ -444,6 +484,80 @@ nonisolated extension Lineage_Identity_V1_JWTKeyV1: SwiftProtobuf.Message, Swift
     if lhs.keyID != rhs.keyID {return false}
     if lhs.publicKeyDer != rhs.publicKeyDer {return false}
     if lhs._expiresAtUnixMs != rhs._expiresAtUnixMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Lineage_Identity_V1_AgentRecordV1: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".AgentRecordV1"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}spiffe_id\0\u{3}attestation_type\0\u{1}selectors\0\u{3}x509_svid_serial_number\0\u{3}x509_svid_not_after_unix_ms\0\u{3}pending_x509_svid_serial_number\0\u{3}pending_x509_svid_not_after_unix_ms\0\u{3}can_reattest\0\u{1}banned\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.spiffeID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.attestationType) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.selectors) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.x509SvidSerialNumber) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.x509SvidNotAfterUnixMs) }()
+      case 6: try { try decoder.decodeSingularBytesField(value: &self.pendingX509SvidSerialNumber) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self._pendingX509SvidNotAfterUnixMs) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.canReattest) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.banned) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.spiffeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.spiffeID, fieldNumber: 1)
+    }
+    if !self.attestationType.isEmpty {
+      try visitor.visitSingularStringField(value: self.attestationType, fieldNumber: 2)
+    }
+    if !self.selectors.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.selectors, fieldNumber: 3)
+    }
+    if !self.x509SvidSerialNumber.isEmpty {
+      try visitor.visitSingularBytesField(value: self.x509SvidSerialNumber, fieldNumber: 4)
+    }
+    if self.x509SvidNotAfterUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.x509SvidNotAfterUnixMs, fieldNumber: 5)
+    }
+    if !self.pendingX509SvidSerialNumber.isEmpty {
+      try visitor.visitSingularBytesField(value: self.pendingX509SvidSerialNumber, fieldNumber: 6)
+    }
+    try { if let v = self._pendingX509SvidNotAfterUnixMs {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 7)
+    } }()
+    if self.canReattest != false {
+      try visitor.visitSingularBoolField(value: self.canReattest, fieldNumber: 8)
+    }
+    if self.banned != false {
+      try visitor.visitSingularBoolField(value: self.banned, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Lineage_Identity_V1_AgentRecordV1, rhs: Lineage_Identity_V1_AgentRecordV1) -> Bool {
+    if lhs.spiffeID != rhs.spiffeID {return false}
+    if lhs.attestationType != rhs.attestationType {return false}
+    if lhs.selectors != rhs.selectors {return false}
+    if lhs.x509SvidSerialNumber != rhs.x509SvidSerialNumber {return false}
+    if lhs.x509SvidNotAfterUnixMs != rhs.x509SvidNotAfterUnixMs {return false}
+    if lhs.pendingX509SvidSerialNumber != rhs.pendingX509SvidSerialNumber {return false}
+    if lhs._pendingX509SvidNotAfterUnixMs != rhs._pendingX509SvidNotAfterUnixMs {return false}
+    if lhs.canReattest != rhs.canReattest {return false}
+    if lhs.banned != rhs.banned {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

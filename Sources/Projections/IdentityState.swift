@@ -1,0 +1,90 @@
+import IdentityModel
+import SPIFFE
+
+/// Everything the control plane serves, folded from the log up to `appliedIndex`.
+///
+/// A value type changed only by `Projector.apply` (or rebuilt by `restore(tables:)`), so a
+/// replica, a simulator and `log verify` each hold their own copy and compare `digest()`s. The
+/// secondary indexes (by parent, by SPIFFE ID, by selector) are derived from `entries` and kept
+/// in step by `insertEntry`/`removeEntry`; they are never stored, only rebuilt.
+public struct IdentityState: Equatable, Sendable {
+    /// The last log index folded, rejected events included. Strictly increasing.
+    public internal(set) var appliedIndex: LogIndex = .zero
+
+    public internal(set) var entries: [RegistrationEntryID: RegistrationEntry] = [:]
+    public internal(set) var entriesByParentID: [SPIFFEID: Set<RegistrationEntryID>] = [:]
+    public internal(set) var entriesBySPIFFEID: [SPIFFEID: Set<RegistrationEntryID>] = [:]
+    public internal(set) var entriesBySelector: [Selector: Set<RegistrationEntryID>] = [:]
+
+    public internal(set) var agents: [SPIFFEID: AgentRecord] = [:]
+    public internal(set) var joinTokens: [SHA256Digest: JoinTokenRecord] = [:]
+
+    /// The CA journal, per server and authority.
+    public internal(set) var x509Authorities: [AuthorityReference: X509AuthorityRecord] = [:]
+    public internal(set) var jwtAuthorities: [AuthorityReference: JWTAuthorityRecord] = [:]
+    /// Increases whenever the own trust bundle's content changes (SPIRE's bundle sequence).
+    public internal(set) var bundleSequenceNumber: UInt64 = 0
+
+    public internal(set) var federatedBundles: [TrustDomain: FederatedBundle] = [:]
+    public internal(set) var clusterMembers: [NodeName: ClusterMember] = [:]
+
+    /// The empty state, before the first log entry.
+    public init() {}
+
+    // MARK: - Entry indexes
+
+    /// Adds `entry` and its index rows. The ID must be free.
+    mutating func insertEntry(_ entry: RegistrationEntry) {
+        precondition(entries[entry.id] == nil, "entry \(entry.id) inserted twice")
+        entries[entry.id] = entry
+        entriesByParentID[entry.parentID, default: []].insert(entry.id)
+        entriesBySPIFFEID[entry.spiffeID, default: []].insert(entry.id)
+        for selector in entry.selectors {
+            entriesBySelector[selector, default: []].insert(entry.id)
+        }
+    }
+
+    /// Removes the entry with `id` and its index rows, dropping index keys left empty so that
+    /// equal entry sets always give equal indexes. Returns the removed entry.
+    @discardableResult
+    mutating func removeEntry(_ id: RegistrationEntryID) -> RegistrationEntry {
+        guard let entry = entries.removeValue(forKey: id) else {
+            preconditionFailure("entry \(id) removed but not present")
+        }
+        Self.remove(id, from: &entriesByParentID, at: entry.parentID)
+        Self.remove(id, from: &entriesBySPIFFEID, at: entry.spiffeID)
+        for selector in entry.selectors {
+            Self.remove(id, from: &entriesBySelector, at: selector)
+        }
+        return entry
+    }
+
+    private static func remove<Key: Hashable>(
+        _ id: RegistrationEntryID, from index: inout [Key: Set<RegistrationEntryID>], at key: Key
+    ) {
+        let removed = index[key]?.remove(id)
+        precondition(removed != nil, "entry index out of step with entries")
+        if index[key]?.isEmpty == true { index[key] = nil }
+    }
+
+    /// The entry SPIRE would call a duplicate of `entry`: same SPIFFE ID, same parent ID, same
+    /// selector set (order and multiplicity ignored), other than `entry` itself.
+    func similarEntry(to entry: RegistrationEntry) -> RegistrationEntryID? {
+        guard let candidates = entriesBySPIFFEID[entry.spiffeID] else { return nil }
+        let selectors = Set(entry.selectors)
+        return candidates.sorted().first { id in
+            guard id != entry.id, let other = entries[id] else { return false }
+            return other.parentID == entry.parentID && Set(other.selectors) == selectors
+        }
+    }
+
+    /// Checks that the derived indexes match `entries` exactly. Run after a restore and in tests;
+    /// it is O(entries), so apply does not call it.
+    public func indexesAreConsistent() -> Bool {
+        var state = IdentityState()
+        for entry in entries.values { state.insertEntry(entry) }
+        return state.entriesByParentID == entriesByParentID
+            && state.entriesBySPIFFEID == entriesBySPIFFEID
+            && state.entriesBySelector == entriesBySelector
+    }
+}
