@@ -28,8 +28,13 @@ extension RaftNode {
                 becomeFollower(term: term, leader: noNode)
                 return
             }
-            // A transfer that has not finished within an election timeout is abandoned.
+            // A transfer that has not finished within an election timeout is abandoned; a
+            // leader that was removed from the configuration then steps down regardless.
             leadTransferee = noNode
+            if !configuration.contains(id) {
+                becomeFollower(term: term, leader: noNode)
+                return
+            }
         }
         if heartbeatElapsedTicks >= settings.heartbeatIntervalTicks {
             heartbeatElapsedTicks = 0

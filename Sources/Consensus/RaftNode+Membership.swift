@@ -58,13 +58,35 @@ extension RaftNode {
             progress[change.node] = nil
             if leadTransferee == change.node { leadTransferee = noNode }
         }
+        if maybeCommit() { broadcastAppend() }
         if change.kind == .removeVoter && change.node == id {
-            // A leader that is no longer a voter steps down; the rest elect a successor.
+            handOffAfterRemoval()
+            return
+        }
+        if change.kind == .addVoter { sendAppend(to: change.node) }
+    }
+}
+
+extension RaftNode {
+    /// A leader that applied its own removal keeps leading (it no longer counts towards any
+    /// quorum) only long enough to hand over: it tells the remaining voters the commit index
+    /// and transfers leadership to the most up-to-date of them. Stepping down at once would
+    /// leave followers that have not yet learned the removal committed needing the removed
+    /// server's vote under the old configuration. If the transfer does not finish within an
+    /// election timeout, the leader steps down anyway (see `tickLeader`).
+    mutating func handOffAfterRemoval() {
+        precondition(role == .leader && !configuration.contains(id))
+        let successor = configuration.voters.max { (progress[$0]?.match ?? 0, $1) < (progress[$1]?.match ?? 0, $0) }
+        guard let successor else {
             becomeFollower(term: term, leader: noNode)
             return
         }
-        if maybeCommit() { broadcastAppend() }
-        if change.kind == .addVoter { sendAppend(to: change.node) }
+        broadcastAppend()
+        leadTransferee = successor
+        electionElapsedTicks = 0
+        if progress[successor]?.match == log.lastIndex() {
+            send(Message(kind: .timeoutNow, to: successor))
+        }
     }
 }
 

@@ -114,7 +114,7 @@ extension RaftNode {
         } catch .compacted {
             return sendSnapshot(to: peer)
         } catch {
-            preconditionFailure("progress for \(peer) points past the log: next \(peerProgress.next)")
+            preconditionFailure("progress for \(peer) points past the log: next \(peerProgress.next) last \(log.lastIndex()) match \(peerProgress.match) state \(peerProgress.state) id \(id) term \(term)")
         }
         if entries.count > settings.appendBatchEntriesMax {
             entries.removeSubrange(settings.appendBatchEntriesMax...)

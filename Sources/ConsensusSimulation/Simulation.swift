@@ -23,8 +23,12 @@ public struct Simulation<Machine: StateMachine> {
         precondition(options.nodeCount >= 1 && options.nodeCount <= Limits.votersMax)
         self.options = options
         random = SimulationRandom(seed: options.seed)
+        // Every server, spares included, boots with the initial voters: replaying the log (or
+        // a snapshot) brings a joining server to the current configuration.
         let voters = (1...options.nodeCount).map { NodeID($0) }
-        nodes = voters.map { SimulatedNode(id: $0, voters: voters) }
+        let spares = (0..<options.spareNodeCount).map { NodeID(options.nodeCount + 1 + $0) }
+        nodes = voters.map { SimulatedNode(id: $0, voters: voters, lifecycle: .active) }
+            + spares.map { SimulatedNode(id: $0, voters: voters, lifecycle: .spare) }
         clients = (0..<options.clientCount).map { SimulatedClient(id: UInt64($0) + 1) }
     }
 
@@ -40,7 +44,9 @@ public struct Simulation<Machine: StateMachine> {
 
     /// Runs both phases. Returns the statistics, or throws the first violation.
     public mutating func run() throws(Violation) -> SimulationStatistics {
-        for position in nodes.indices { try startNode(at: position) }
+        for position in nodes.indices where nodes[position].lifecycle == .active {
+            try startNode(at: position)
+        }
         for _ in 0..<options.safetySteps {
             try step()
         }
@@ -124,6 +130,14 @@ public struct Simulation<Machine: StateMachine> {
         for entry in ready.committedEntries { try apply(entry, at: position) }
         nodes[position].readsAwaitingApply.append(contentsOf: ready.readStates)
         node.raft!.advance(ready)
+        // An operator shuts a removed server down once it has applied its own removal and
+        // handed off any leadership.
+        let isVoter = node.raft!.configuration.contains(node.id)
+        if isVoter { node.wasVoter = true }
+        if node.wasVoter && !isVoter && node.raft!.role != .leader {
+            decommission(node.id)
+            return true
+        }
         try serveReads(at: position)
         try compactIfDue(at: position)
         return true
@@ -205,10 +219,12 @@ public struct SimulationStatistics: Sendable, Hashable, CustomStringConvertible 
     public var crashes = 0
     public var snapshotsInstalled = 0
     public var compactions = 0
+    public var membershipChanges = 0
 
     public var description: String {
         "steps=\(steps) commit=\(committedIndex) acked=\(acknowledgedRequests)"
             + " reads=\(readsServed) leaders=\(leadersElected) crashes=\(crashes)"
             + " snapshots=\(snapshotsInstalled) compactions=\(compactions)"
+            + " membership=\(membershipChanges)"
     }
 }
