@@ -186,6 +186,10 @@ extension RaftNode {
             }
             return
         }
+        // NB: an acknowledgement past our last index is impossible in a correct cluster (it
+        // means a follower committed entries this leader lacks). Ignore it rather than let it
+        // corrupt progress; the simulator's checkers report the underlying divergence.
+        guard message.index <= log.lastIndex() else { return }
         let wasPaused = peerProgress.isPaused
         guard peerProgress.update(acknowledged: message.index) else {
             progress[peer] = peerProgress
