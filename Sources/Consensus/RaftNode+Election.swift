@@ -31,7 +31,7 @@ extension RaftNode {
             // A transfer that has not finished within an election timeout is abandoned; a
             // leader that was removed from the configuration then steps down regardless.
             leadTransferee = noNode
-            if !configuration.contains(id) {
+            if !appliedConfiguration.contains(id) {
                 becomeFollower(term: term, leader: noNode)
                 return
             }
@@ -140,6 +140,11 @@ extension RaftNode {
             send(Message(kind: .appendResponse, to: message.from))
         case .preVote:
             send(Message(kind: .preVoteResponse, to: message.from, reject: true))
+        case .vote:
+            // The rejection carries our term (Raft Figure 2). Without it a candidate whose
+            // requests only ever reach servers in higher terms (say, after a membership change
+            // that only it knows of) would campaign forever at terms nobody answers.
+            send(Message(kind: .voteResponse, to: message.from, reject: true))
         default:
             break
         }

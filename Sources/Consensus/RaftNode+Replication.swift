@@ -52,6 +52,9 @@ extension RaftNode {
             }
         }
         log.append(stamped)
+        for entry in stamped where entry.kind == .configurationChange {
+            adoptConfigurationEntry(entry)
+        }
         // NB: counting ourselves before the entries are on disk is safe because the driver
         // persists a Ready's entries before it sends the messages that could produce acks.
         _ = progress[id]?.update(acknowledged: last)
@@ -230,6 +233,7 @@ extension RaftNode {
         if let lastNew = log.maybeAppend(
             index: message.index, logTerm: message.logTerm, commit: message.commit,
             entries: message.entries, truncateOnStaleAppend: truncate) {
+            refreshConfiguration(after: message.entries)
             send(Message(kind: .appendResponse, to: message.from, index: lastNew))
             return
         }
@@ -265,6 +269,9 @@ extension RaftNode {
         // it instead of sending the same snapshot forever.
         log.restore(snapshot)
         configuration = metadata.configuration
+        appliedConfiguration = metadata.configuration
+        configurationIndex = 0
+        configurationTerm = 0
         send(Message(kind: .appendResponse, to: message.from, index: log.lastIndex()))
     }
 }

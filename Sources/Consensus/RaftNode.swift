@@ -15,8 +15,14 @@ public struct RaftNode<Storage: RaftLogStorage, RNG: RandomNumberGenerator> {
     public internal(set) var vote: NodeID = noNode
     public internal(set) var leader: NodeID = noNode
     public internal(set) var role: Role = .follower
-    /// The voting configuration in effect: the last one applied (or restored from a snapshot).
+    /// The voting configuration in effect: the latest one in the log, committed or not
+    /// (Ongaro's thesis §4.1). Elections, commitment, check-quorum and ReadIndex count under it.
     public internal(set) var configuration: ConfigurationState
+    /// The configuration as of the applied index; the driver stores it with snapshots.
+    public internal(set) var appliedConfiguration: ConfigurationState
+    /// Where `configuration` came from: the index and term of its entry (zero for a snapshot).
+    var configurationIndex: LogIndex = 0
+    var configurationTerm: Term = 0
 
     var votes: [NodeID: Bool] = [:]
     var progress: [NodeID: Progress] = [:]
@@ -48,10 +54,12 @@ public struct RaftNode<Storage: RaftLogStorage, RNG: RandomNumberGenerator> {
         self.rng = rng
         self.log = RaftLog(storage: storage, committed: hardState.commit)
         self.configuration = configuration
+        self.appliedConfiguration = configuration
         self.reportedHardState = hardState
         self.reportedSoftState = SoftState(leader: noNode, role: .follower)
         becomeFollower(term: hardState.term, leader: noNode)
         self.vote = hardState.vote
+        recomputeConfiguration()
         if settings.testingMutations.contains(.skipVotePersistence) {
             reportedHardState.vote = noNode
         }

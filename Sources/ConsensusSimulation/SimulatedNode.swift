@@ -17,8 +17,6 @@ final class SimulatedNode<Machine: StateMachine> {
 
     let id: NodeID
     var lifecycle: Lifecycle
-    /// Whether this server has ever seen itself in its applied configuration.
-    var wasVoter = false
     /// What has been fsynced. Survives crashes.
     let disk: MemoryRaftStorage
     /// A hard state written without fsync (`Ready.mustSync == false`); lost on a crash.

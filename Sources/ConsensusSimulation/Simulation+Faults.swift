@@ -60,15 +60,10 @@ extension Simulation {
         nodes[position].lifecycle = .decommissioned
     }
 
-    /// Before the liveness phase the operator shuts down every server outside the latest
-    /// configuration (that of the running server that has applied the most), as a removed
-    /// server that never learned of its removal would otherwise keep campaigning.
+    /// Before the liveness phase the operator shuts down every server whose removal was
+    /// committed, as one that never learned of its removal would otherwise keep campaigning.
     mutating func decommissionNonMembers() {
-        let latest = nodes.filter { $0.raft != nil }.max { $0.state.appliedIndex < $1.state.appliedIndex }
-        guard let configuration = latest?.raft?.configuration else { return }
-        for node in nodes where node.lifecycle == .active && !configuration.contains(node.id) {
-            decommission(node.id)
-        }
+        for id in removedNodes { decommission(id) }
     }
 
     /// Picks a new partition shape, or heals the network.

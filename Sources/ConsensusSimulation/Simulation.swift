@@ -17,6 +17,8 @@ public struct Simulation<Machine: StateMachine> {
     /// Requests a client saw succeed, with the index where each took effect.
     var acknowledged: [RequestID: LogIndex] = [:]
     var acknowledgedIndexMax: LogIndex = 0
+    /// Servers whose removal some replica has applied.
+    var removedNodes: Set<NodeID> = []
     public internal(set) var statistics = SimulationStatistics()
 
     public init(options: SimulationOptions) {
@@ -129,12 +131,14 @@ public struct Simulation<Machine: StateMachine> {
         if let snapshot = ready.snapshot { try restoreSnapshot(snapshot, at: position) }
         for entry in ready.committedEntries { try apply(entry, at: position) }
         nodes[position].readsAwaitingApply.append(contentsOf: ready.readStates)
+        let appliedBefore = node.raft!.appliedConfiguration
         node.raft!.advance(ready)
-        // An operator shuts a removed server down once it has applied its own removal and
-        // handed off any leadership.
-        let isVoter = node.raft!.configuration.contains(node.id)
-        if isVoter { node.wasVoter = true }
-        if node.wasVoter && !isVoter && node.raft!.role != .leader {
+        // A committed removal is permanent (IDs are never reused). An operator shuts a removed
+        // server down once it has applied its own removal and handed off any leadership.
+        let appliedAfter = node.raft!.appliedConfiguration
+        removedNodes.formUnion(Set(appliedBefore.voters).subtracting(appliedAfter.voters))
+        if removedNodes.contains(node.id) && !appliedAfter.contains(node.id)
+            && node.raft!.role != .leader {
             decommission(node.id)
             return true
         }
@@ -201,7 +205,7 @@ public struct Simulation<Machine: StateMachine> {
         precondition(applied == raft.appliedIndex, "driver and node disagree on applied index")
         do {
             try node.disk.createSnapshot(
-                at: applied, configuration: raft.configuration, data: node.state.snapshot())
+                at: applied, configuration: raft.appliedConfiguration, data: node.state.snapshot())
         } catch {
             preconditionFailure("compaction at \(applied) failed: \(error)")
         }

@@ -89,10 +89,7 @@ public struct SimulationOptions: Sendable, Hashable, CustomStringConvertible {
         options.crashAfterVoteProbability = maybe(0.8, &random)
         options.preVoteAndCheckQuorum = random.chance(0.7)
         options.spareNodeCount = Int.random(in: 0...2, using: &random)
-        // NB: membership churn stays off in the swarm: consecutive changes applied at apply
-        // time can split the cluster (see docs/consensus.md, "Known gap"). `--membership`
-        // turns it on to reproduce that.
-        options.membershipChangeProbability = 0
+        options.membershipChangeProbability = maybe(0.02, &random)
         options.clientCount = Int.random(in: 1...6, using: &random)
         options.requestProbability = Double.random(in: 0.05...0.5, using: &random)
         options.readProbability = maybe(0.1, &random)
