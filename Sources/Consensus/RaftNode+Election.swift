@@ -133,10 +133,9 @@ extension RaftNode {
     private mutating func stepLowerTerm(_ message: Message) {
         switch message.kind {
         case .append, .heartbeat:
-            guard settings.checkQuorum || settings.preVote else { return }
-            // A stale leader learns our term from this and steps down. Without it, a leader
-            // partitioned away could never discover that the cluster moved on, because
-            // pre-vote stops the rest of the cluster from raising its term to reach it.
+            // A stale leader learns our term from this and steps down (Raft Figure 2). Without
+            // it, a leader partitioned away, or removed from the configuration, might never
+            // learn that the cluster moved on, since nobody else has reason to contact it.
             send(Message(kind: .appendResponse, to: message.from))
         case .preVote:
             send(Message(kind: .preVoteResponse, to: message.from, reject: true))

@@ -136,9 +136,12 @@ public struct Simulation<Machine: StateMachine> {
         // A committed removal is permanent (IDs are never reused). An operator shuts a removed
         // server down once it has applied its own removal and handed off any leadership.
         let appliedAfter = node.raft!.appliedConfiguration
-        removedNodes.formUnion(Set(appliedBefore.voters).subtracting(appliedAfter.voters))
-        if removedNodes.contains(node.id) && !appliedAfter.contains(node.id)
-            && node.raft!.role != .leader {
+        for removed in Set(appliedBefore.voters).subtracting(appliedAfter.voters) {
+            removedNodes.insert(removed)
+            if removed != node.id { decommission(removed) }
+        }
+        // A removed leader first hands over; it is shut down once it has stepped down.
+        if removedNodes.contains(node.id) && node.raft!.role != .leader {
             decommission(node.id)
             return true
         }
