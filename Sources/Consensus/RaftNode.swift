@@ -72,8 +72,10 @@ public struct RaftNode<Storage: RaftLogStorage, RNG: RandomNumberGenerator> {
     public var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
     public var softState: SoftState { SoftState(leader: leader, role: role) }
 
-    /// Whether this node may campaign: it must be a voter in the configuration it knows.
-    var isPromotable: Bool { configuration.contains(id) }
+    /// Whether this node may campaign. A voter may; so may a node whose removal is in its log
+    /// but not yet applied (thesis §4.2.2): it counts votes only from the new configuration,
+    /// and it may hold the only up-to-date log, so forbidding it could stall the cluster.
+    var isPromotable: Bool { configuration.contains(id) || appliedConfiguration.contains(id) }
 
     /// Whether the leader has committed an entry of its own term (its no-op), which is when
     /// it learns the true commit index and may serve reads and change membership.
