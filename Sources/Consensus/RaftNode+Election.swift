@@ -28,8 +28,13 @@ extension RaftNode {
                 becomeFollower(term: term, leader: noNode)
                 return
             }
-            // A transfer that has not finished within an election timeout is abandoned.
+            // A transfer that has not finished within an election timeout is abandoned; a
+            // leader that was removed from the configuration then steps down regardless.
             leadTransferee = noNode
+            if !appliedConfiguration.contains(id) {
+                becomeFollower(term: term, leader: noNode)
+                return
+            }
         }
         if heartbeatElapsedTicks >= settings.heartbeatIntervalTicks {
             heartbeatElapsedTicks = 0
@@ -128,13 +133,17 @@ extension RaftNode {
     private mutating func stepLowerTerm(_ message: Message) {
         switch message.kind {
         case .append, .heartbeat:
-            guard settings.checkQuorum || settings.preVote else { return }
-            // A stale leader learns our term from this and steps down. Without it, a leader
-            // partitioned away could never discover that the cluster moved on, because
-            // pre-vote stops the rest of the cluster from raising its term to reach it.
+            // A stale leader learns our term from this and steps down (Raft Figure 2). Without
+            // it, a leader partitioned away, or removed from the configuration, might never
+            // learn that the cluster moved on, since nobody else has reason to contact it.
             send(Message(kind: .appendResponse, to: message.from))
         case .preVote:
             send(Message(kind: .preVoteResponse, to: message.from, reject: true))
+        case .vote:
+            // The rejection carries our term (Raft Figure 2). Without it a candidate whose
+            // requests only ever reach servers in higher terms (say, after a membership change
+            // that only it knows of) would campaign forever at terms nobody answers.
+            send(Message(kind: .voteResponse, to: message.from, reject: true))
         default:
             break
         }

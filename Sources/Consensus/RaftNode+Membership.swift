@@ -1,11 +1,15 @@
-/// Single-server membership changes (Ongaro's thesis §4.2).
+/// Single-server membership changes (Ongaro's thesis §4.1–4.3).
 ///
-/// Like etcd, a configuration takes effect when its entry is *applied*, i.e. when `advance`
-/// sees it among a `Ready`'s committed entries, not when it is appended. Until then the old
-/// configuration counts votes and commits. Two rules keep consecutive changes from forming
-/// disjoint majorities: only one change may be in the log unapplied, and a new leader must
-/// first commit an entry of its own term (its no-op), as Ongaro's 2015 raft-dev correction
-/// requires.
+/// A server uses the latest configuration in its log, committed or not, as the thesis
+/// prescribes: it takes effect when the entry is appended (and is undone if a conflicting
+/// append truncates the entry). Two rules keep consecutive changes from forming disjoint
+/// majorities: only one change may be in the log unapplied, and a new leader must first commit
+/// an entry of its own term (its no-op), as Ongaro's 2015 raft-dev correction requires.
+///
+/// NB: an earlier version applied configurations at apply time, as etcd does. The simulator
+/// found a split brain with it: after "remove 3" and "remove 1" were committed, node 1 still
+/// held both entries unapplied, used {1, 2, 3}, and won a term with node 3's vote while the
+/// leader committed alone under {2}.
 extension RaftNode {
     @discardableResult
     public mutating func proposeConfigurationChange(
@@ -37,15 +41,32 @@ extension RaftNode {
         return index
     }
 
-    /// Applies a committed configuration entry; called from `advance` in log order.
+    /// Applies a committed configuration entry; called from `advance` in log order. The
+    /// configuration already took effect when the entry was appended; applying records it for
+    /// snapshots and lets a leader that removed itself hand over.
     mutating func applyConfigurationEntry(_ entry: Entry) {
         precondition(entry.kind == .configurationChange)
+        appliedConfiguration = appliedConfiguration.applying(Self.decodeChange(entry))
+        if role == .leader && !appliedConfiguration.contains(id) && !configuration.contains(id) {
+            handOffAfterRemoval()
+        }
+    }
+
+    static func decodeChange(_ entry: Entry) -> ConfigurationChange {
         // NB: the entry was validated by the leader that wrote it, so garbage here means a
         // corrupted log; stopping is safer than guessing at membership.
         guard let change = ConfigurationChangeCodec.decode(entry.data) else {
             preconditionFailure("undecodable configuration change at \(entry.index)")
         }
+        return change
+    }
+
+    /// Makes a configuration entry just appended to the log take effect.
+    mutating func adoptConfigurationEntry(_ entry: Entry) {
+        let change = Self.decodeChange(entry)
         configuration = configuration.applying(change)
+        configurationIndex = entry.index
+        configurationTerm = entry.term
         guard role == .leader else { return }
         switch change.kind {
         case .addVoter:
@@ -55,16 +76,62 @@ extension RaftNode {
                 progress[change.node] = peer
             }
         case .removeVoter:
-            progress[change.node] = nil
+            // The leader keeps its own progress out of every count once it is not a voter.
+            if change.node != id { progress[change.node] = nil }
             if leadTransferee == change.node { leadTransferee = noNode }
         }
-        if change.kind == .removeVoter && change.node == id {
-            // A leader that is no longer a voter steps down; the rest elect a successor.
+    }
+
+    /// Rebuilds `configuration` from the snapshot and every configuration entry in the log.
+    /// Needed at start-up and when a conflicting append truncated the entry it came from.
+    mutating func recomputeConfiguration() {
+        let snapshot = log.unstableSnapshot ?? (try? log.storage.snapshot())
+        configuration = snapshot?.metadata.configuration ?? appliedConfiguration
+        configurationIndex = 0
+        configurationTerm = 0
+        let low = log.firstIndex()
+        let high = log.lastIndex() + 1
+        guard low < high, let entries = try? log.slice(from: low, to: high, maxBytes: .max) else {
+            return
+        }
+        for entry in entries where entry.kind == .configurationChange {
+            configuration = configuration.applying(Self.decodeChange(entry))
+            configurationIndex = entry.index
+            configurationTerm = entry.term
+        }
+    }
+
+    /// After a follower append: adopts new configuration entries, or recomputes when the
+    /// entry the current configuration came from was truncated away.
+    mutating func refreshConfiguration(after entries: [Entry]) {
+        let truncated = configurationIndex > log.lastIndex()
+            || (configurationIndex > 0 && log.termOrZero(configurationIndex) != configurationTerm)
+        if truncated || entries.contains(where: { $0.kind == .configurationChange }) {
+            recomputeConfiguration()
+        }
+    }
+}
+
+extension RaftNode {
+    /// A leader that applied its own removal keeps leading (it no longer counts towards any
+    /// quorum) only long enough to hand over: it tells the remaining voters the commit index
+    /// and transfers leadership to the most up-to-date of them. Stepping down at once would
+    /// leave followers that have not yet learned the removal committed needing the removed
+    /// server's vote under the old configuration. If the transfer does not finish within an
+    /// election timeout, the leader steps down anyway (see `tickLeader`).
+    mutating func handOffAfterRemoval() {
+        precondition(role == .leader && !configuration.contains(id))
+        let successor = configuration.voters.max { (progress[$0]?.match ?? 0, $1) < (progress[$1]?.match ?? 0, $0) }
+        guard let successor else {
             becomeFollower(term: term, leader: noNode)
             return
         }
-        if maybeCommit() { broadcastAppend() }
-        if change.kind == .addVoter { sendAppend(to: change.node) }
+        broadcastAppend()
+        leadTransferee = successor
+        electionElapsedTicks = 0
+        if progress[successor]?.match == log.lastIndex() {
+            send(Message(kind: .timeoutNow, to: successor))
+        }
     }
 }
 

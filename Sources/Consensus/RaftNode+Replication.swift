@@ -52,6 +52,9 @@ extension RaftNode {
             }
         }
         log.append(stamped)
+        for entry in stamped where entry.kind == .configurationChange {
+            adoptConfigurationEntry(entry)
+        }
         // NB: counting ourselves before the entries are on disk is safe because the driver
         // persists a Ready's entries before it sends the messages that could produce acks.
         _ = progress[id]?.update(acknowledged: last)
@@ -114,7 +117,7 @@ extension RaftNode {
         } catch .compacted {
             return sendSnapshot(to: peer)
         } catch {
-            preconditionFailure("progress for \(peer) points past the log: next \(peerProgress.next)")
+            preconditionFailure("progress for \(peer) points past the log: next \(peerProgress.next) last \(log.lastIndex()) match \(peerProgress.match) state \(peerProgress.state) id \(id) term \(term)")
         }
         if entries.count > settings.appendBatchEntriesMax {
             entries.removeSubrange(settings.appendBatchEntriesMax...)
@@ -186,6 +189,10 @@ extension RaftNode {
             }
             return
         }
+        // NB: an acknowledgement past our last index is impossible in a correct cluster (it
+        // means a follower committed entries this leader lacks). Ignore it rather than let it
+        // corrupt progress; the simulator's checkers report the underlying divergence.
+        guard message.index <= log.lastIndex() else { return }
         let wasPaused = peerProgress.isPaused
         guard peerProgress.update(acknowledged: message.index) else {
             progress[peer] = peerProgress
@@ -226,6 +233,7 @@ extension RaftNode {
         if let lastNew = log.maybeAppend(
             index: message.index, logTerm: message.logTerm, commit: message.commit,
             entries: message.entries, truncateOnStaleAppend: truncate) {
+            refreshConfiguration(after: message.entries)
             send(Message(kind: .appendResponse, to: message.from, index: lastNew))
             return
         }
@@ -261,6 +269,9 @@ extension RaftNode {
         // it instead of sending the same snapshot forever.
         log.restore(snapshot)
         configuration = metadata.configuration
+        appliedConfiguration = metadata.configuration
+        configurationIndex = 0
+        configurationTerm = 0
         send(Message(kind: .appendResponse, to: message.from, index: log.lastIndex()))
     }
 }

@@ -15,8 +15,14 @@ public struct RaftNode<Storage: RaftLogStorage, RNG: RandomNumberGenerator> {
     public internal(set) var vote: NodeID = noNode
     public internal(set) var leader: NodeID = noNode
     public internal(set) var role: Role = .follower
-    /// The voting configuration in effect: the last one applied (or restored from a snapshot).
+    /// The voting configuration in effect: the latest one in the log, committed or not
+    /// (Ongaro's thesis §4.1). Elections, commitment, check-quorum and ReadIndex count under it.
     public internal(set) var configuration: ConfigurationState
+    /// The configuration as of the applied index; the driver stores it with snapshots.
+    public internal(set) var appliedConfiguration: ConfigurationState
+    /// Where `configuration` came from: the index and term of its entry (zero for a snapshot).
+    var configurationIndex: LogIndex = 0
+    var configurationTerm: Term = 0
 
     var votes: [NodeID: Bool] = [:]
     var progress: [NodeID: Progress] = [:]
@@ -48,10 +54,12 @@ public struct RaftNode<Storage: RaftLogStorage, RNG: RandomNumberGenerator> {
         self.rng = rng
         self.log = RaftLog(storage: storage, committed: hardState.commit)
         self.configuration = configuration
+        self.appliedConfiguration = configuration
         self.reportedHardState = hardState
         self.reportedSoftState = SoftState(leader: noNode, role: .follower)
         becomeFollower(term: hardState.term, leader: noNode)
         self.vote = hardState.vote
+        recomputeConfiguration()
         if settings.testingMutations.contains(.skipVotePersistence) {
             reportedHardState.vote = noNode
         }
@@ -64,8 +72,10 @@ public struct RaftNode<Storage: RaftLogStorage, RNG: RandomNumberGenerator> {
     public var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
     public var softState: SoftState { SoftState(leader: leader, role: role) }
 
-    /// Whether this node may campaign: it must be a voter in the configuration it knows.
-    var isPromotable: Bool { configuration.contains(id) }
+    /// Whether this node may campaign. A voter may; so may a node whose removal is in its log
+    /// but not yet applied (thesis §4.2.2): it counts votes only from the new configuration,
+    /// and it may hold the only up-to-date log, so forbidding it could stall the cluster.
+    var isPromotable: Bool { configuration.contains(id) || appliedConfiguration.contains(id) }
 
     /// Whether the leader has committed an entry of its own term (its no-op), which is when
     /// it learns the true commit index and may serve reads and change membership.

@@ -51,11 +51,6 @@ struct Network {
         return due
     }
 
-    /// Drops everything in flight to a node, e.g. when it crashes (its sockets are gone).
-    mutating func dropAll(to node: NodeID) {
-        inFlight.removeAll { $0.to == node }
-    }
-
     mutating func heal() {
         blocked = []
     }

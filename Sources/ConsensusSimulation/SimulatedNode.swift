@@ -6,7 +6,17 @@ import Consensus
 final class SimulatedNode<Machine: StateMachine> {
     typealias Node = RaftNode<MemoryRaftStorage, SimulationRandom>
 
+    enum Lifecycle {
+        /// Not yet part of the cluster; started when the leader proposes to add it.
+        case spare
+        /// A member (running or crashed).
+        case active
+        /// Removed from the configuration and shut down for good; its ID is never reused.
+        case decommissioned
+    }
+
     let id: NodeID
+    var lifecycle: Lifecycle
     /// What has been fsynced. Survives crashes.
     let disk: MemoryRaftStorage
     /// A hard state written without fsync (`Ready.mustSync == false`); lost on a crash.
@@ -21,8 +31,9 @@ final class SimulatedNode<Machine: StateMachine> {
     /// When set, the fault injector restarts this crashed node at this step.
     var restartAtStep: Int?
 
-    init(id: NodeID, voters: [NodeID]) {
+    init(id: NodeID, voters: [NodeID], lifecycle: Lifecycle) {
         self.id = id
+        self.lifecycle = lifecycle
         disk = MemoryRaftStorage(configuration: ConfigurationState(voters: voters))
     }
 

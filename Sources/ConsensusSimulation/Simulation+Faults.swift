@@ -8,12 +8,13 @@ extension Simulation {
         if let victim = running.randomElement(using: &random), random.chance(options.crashProbability) {
             crashNode(at: victim)
         }
-        for position in nodes.indices where !nodes[position].isRunning {
+        if random.chance(options.membershipChangeProbability) { changeMembership() }
+        for position in nodes.indices where !nodes[position].isRunning && nodes[position].lifecycle == .active {
             if let restartAt = nodes[position].restartAtStep, restartAt <= now {
                 try startNode(at: position)
             }
         }
-        let stopped = nodes.indices.filter { !nodes[$0].isRunning }
+        let stopped = nodes.indices.filter { !nodes[$0].isRunning && nodes[$0].lifecycle == .active }
         if let revived = stopped.randomElement(using: &random), random.chance(options.restartProbability) {
             try startNode(at: revived)
         }
@@ -24,6 +25,45 @@ extension Simulation {
         // the restart models a delayed or retransmitted request reaching the new process.
         nodes[position].crash()
         statistics.crashes += 1
+    }
+
+    /// Asks the leader to add a spare server or remove a voter (never below three voters, so
+    /// the known two-server deadlock stays out of the liveness phase).
+    mutating func changeMembership() {
+        guard let leader = nodes.firstIndex(where: { $0.raft?.role == .leader }) else { return }
+        let voters = nodes[leader].raft!.configuration.voters
+        let spare = nodes.firstIndex { $0.lifecycle == .spare }
+        let change: ConfigurationChange
+        if let spare, random.chance(0.5) || voters.count < 3 {
+            change = ConfigurationChange(.addVoter, node: nodes[spare].id)
+        } else if voters.count >= 3 {
+            change = ConfigurationChange(.removeVoter, node: voters.randomElement(using: &random)!)
+        } else {
+            return
+        }
+        do {
+            try nodes[leader].raft!.proposeConfigurationChange(change)
+        } catch {
+            return
+        }
+        statistics.membershipChanges += 1
+        if change.kind == .addVoter, let spare {
+            nodes[spare].lifecycle = .active
+            try? nodes[spare].start(settings: settings(for: nodes[spare].id), random: random.split())
+        }
+    }
+
+    mutating func decommission(_ id: NodeID) {
+        guard let position = nodes.firstIndex(where: { $0.id == id }),
+              nodes[position].lifecycle == .active else { return }
+        nodes[position].crash()
+        nodes[position].lifecycle = .decommissioned
+    }
+
+    /// Before the liveness phase the operator shuts down every server whose removal was
+    /// committed, as one that never learned of its removal would otherwise keep campaigning.
+    mutating func decommissionNonMembers() {
+        for id in removedNodes { decommission(id) }
     }
 
     /// Picks a new partition shape, or heals the network.
@@ -66,7 +106,8 @@ extension Simulation {
     mutating func runLivenessPhase() throws(Violation) {
         inLivenessPhase = true
         network.heal()
-        for position in nodes.indices where !nodes[position].isRunning {
+        decommissionNonMembers()
+        for position in nodes.indices where !nodes[position].isRunning && nodes[position].lifecycle == .active {
             try startNode(at: position)
         }
         let deadline = now + options.livenessStepsMax
@@ -84,7 +125,8 @@ extension Simulation {
         guard let leader = nodes.first(where: { $0.raft?.role == .leader })?.raft else { return false }
         let leaderCommitted = leader.commitIndex == leader.lastIndex
             && leader.hardState.commit > 0
-        let followersCaughtUp = nodes.allSatisfy { node in
+        let members = members(of: leader)
+        let followersCaughtUp = members.allSatisfy { node in
             guard let raft = node.raft else { return false }
             return raft.leader == leader.id && raft.term == leader.term
                 && node.state.appliedIndex == leader.commitIndex
@@ -93,11 +135,17 @@ extension Simulation {
         return leaderCommitted && followersCaughtUp && clientsDone
     }
 
+    /// The servers in the leader's configuration; others need not converge.
+    func members(of leader: SimulatedNode<Machine>.Node) -> [SimulatedNode<Machine>] {
+        nodes.filter { leader.configuration.contains($0.id) }
+    }
+
     func convergenceReport() -> String {
         nodes.map { node in
+            if node.lifecycle != .active { return "\(node.id):\(node.lifecycle)" }
             guard let raft = node.raft else { return "\(node.id):down" }
             return "\(node.id):\(raft.role) t\(raft.term) l\(raft.leader) c\(raft.commitIndex)"
-                + " a\(node.state.appliedIndex) last\(raft.lastIndex)"
+                + " a\(node.state.appliedIndex) last\(raft.lastIndex) v\(raft.configuration.voters)"
         }.joined(separator: " ") + " outstanding=\(clients.filter { $0.request != nil }.count)"
             + " blocked=\(network.blocked.map { "\($0.from)>\($0.to)" }.sorted())"
     }
@@ -105,7 +153,9 @@ extension Simulation {
     /// Final checks once converged: every acknowledged request took effect exactly once and
     /// is part of every replica's state.
     mutating func checkConverged() throws(Violation) {
-        let digests = Set(nodes.map(\.state.digest))
+        let leader = nodes.first { $0.raft?.role == .leader }!.raft!
+        let members = members(of: leader)
+        let digests = Set(members.map(\.state.digest))
         if digests.count != 1 {
             throw Violation(kind: .stateDivergence, step: now, detail: "converged digests differ")
         }
@@ -115,14 +165,14 @@ extension Simulation {
                     kind: .lostAcknowledgement, step: now,
                     detail: "acknowledged \(requestID) at \(index) has no effect there")
             }
-            for node in nodes where (node.state.sessions.lastSequence(of: requestID.client) ?? 0)
+            for node in members where (node.state.sessions.lastSequence(of: requestID.client) ?? 0)
                 < requestID.sequence {
                 throw Violation(
                     kind: .lostAcknowledgement, step: now,
                     detail: "node \(node.id) lacks acknowledged \(requestID)")
             }
         }
-        statistics.committedIndex = nodes[0].raft?.commitIndex ?? 0
+        statistics.committedIndex = leader.commitIndex
         statistics.leadersElected = checker.leadersElected
     }
 }

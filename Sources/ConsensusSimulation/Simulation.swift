@@ -17,14 +17,20 @@ public struct Simulation<Machine: StateMachine> {
     /// Requests a client saw succeed, with the index where each took effect.
     var acknowledged: [RequestID: LogIndex] = [:]
     var acknowledgedIndexMax: LogIndex = 0
+    /// Servers whose removal some replica has applied.
+    var removedNodes: Set<NodeID> = []
     public internal(set) var statistics = SimulationStatistics()
 
     public init(options: SimulationOptions) {
         precondition(options.nodeCount >= 1 && options.nodeCount <= Limits.votersMax)
         self.options = options
         random = SimulationRandom(seed: options.seed)
+        // Every server, spares included, boots with the initial voters: replaying the log (or
+        // a snapshot) brings a joining server to the current configuration.
         let voters = (1...options.nodeCount).map { NodeID($0) }
-        nodes = voters.map { SimulatedNode(id: $0, voters: voters) }
+        let spares = (0..<options.spareNodeCount).map { NodeID(options.nodeCount + 1 + $0) }
+        nodes = voters.map { SimulatedNode(id: $0, voters: voters, lifecycle: .active) }
+            + spares.map { SimulatedNode(id: $0, voters: voters, lifecycle: .spare) }
         clients = (0..<options.clientCount).map { SimulatedClient(id: UInt64($0) + 1) }
     }
 
@@ -40,7 +46,9 @@ public struct Simulation<Machine: StateMachine> {
 
     /// Runs both phases. Returns the statistics, or throws the first violation.
     public mutating func run() throws(Violation) -> SimulationStatistics {
-        for position in nodes.indices { try startNode(at: position) }
+        for position in nodes.indices where nodes[position].lifecycle == .active {
+            try startNode(at: position)
+        }
         for _ in 0..<options.safetySteps {
             try step()
         }
@@ -123,7 +131,20 @@ public struct Simulation<Machine: StateMachine> {
         if let snapshot = ready.snapshot { try restoreSnapshot(snapshot, at: position) }
         for entry in ready.committedEntries { try apply(entry, at: position) }
         nodes[position].readsAwaitingApply.append(contentsOf: ready.readStates)
+        let appliedBefore = node.raft!.appliedConfiguration
         node.raft!.advance(ready)
+        // A committed removal is permanent (IDs are never reused). An operator shuts a removed
+        // server down once it has applied its own removal and handed off any leadership.
+        let appliedAfter = node.raft!.appliedConfiguration
+        for removed in Set(appliedBefore.voters).subtracting(appliedAfter.voters) {
+            removedNodes.insert(removed)
+            if removed != node.id { decommission(removed) }
+        }
+        // A removed leader first hands over; it is shut down once it has stepped down.
+        if removedNodes.contains(node.id) && node.raft!.role != .leader {
+            decommission(node.id)
+            return true
+        }
         try serveReads(at: position)
         try compactIfDue(at: position)
         return true
@@ -187,7 +208,7 @@ public struct Simulation<Machine: StateMachine> {
         precondition(applied == raft.appliedIndex, "driver and node disagree on applied index")
         do {
             try node.disk.createSnapshot(
-                at: applied, configuration: raft.configuration, data: node.state.snapshot())
+                at: applied, configuration: raft.appliedConfiguration, data: node.state.snapshot())
         } catch {
             preconditionFailure("compaction at \(applied) failed: \(error)")
         }
@@ -205,10 +226,12 @@ public struct SimulationStatistics: Sendable, Hashable, CustomStringConvertible 
     public var crashes = 0
     public var snapshotsInstalled = 0
     public var compactions = 0
+    public var membershipChanges = 0
 
     public var description: String {
         "steps=\(steps) commit=\(committedIndex) acked=\(acknowledgedRequests)"
             + " reads=\(readsServed) leaders=\(leadersElected) crashes=\(crashes)"
             + " snapshots=\(snapshotsInstalled) compactions=\(compactions)"
+            + " membership=\(membershipChanges)"
     }
 }

@@ -28,6 +28,10 @@ public struct SimulationOptions: Sendable, Hashable, CustomStringConvertible {
     public var crashAfterVoteProbability: Double
     /// Run pre-vote and check-quorum; some seeds turn them off for more election churn.
     public var preVoteAndCheckQuorum: Bool
+    /// Servers that start outside the cluster and may be added as voters (IDs never reused).
+    public var spareNodeCount: Int
+    /// Per step: the chance the leader is asked to add a spare or remove a voter.
+    public var membershipChangeProbability: Double
     public var clientCount: Int
     /// Per step and idle client: the chance to issue a new request.
     public var requestProbability: Double
@@ -57,6 +61,8 @@ public struct SimulationOptions: Sendable, Hashable, CustomStringConvertible {
         crashDuringReadyProbability = 0
         crashAfterVoteProbability = 0
         preVoteAndCheckQuorum = true
+        spareNodeCount = 0
+        membershipChangeProbability = 0
         clientCount = 3
         requestProbability = 0.2
         clientTimeoutSteps = 60
@@ -82,6 +88,8 @@ public struct SimulationOptions: Sendable, Hashable, CustomStringConvertible {
         options.crashDuringReadyProbability = maybe(0.2, &random)
         options.crashAfterVoteProbability = maybe(0.8, &random)
         options.preVoteAndCheckQuorum = random.chance(0.7)
+        options.spareNodeCount = Int.random(in: 0...2, using: &random)
+        options.membershipChangeProbability = maybe(0.02, &random)
         options.clientCount = Int.random(in: 1...6, using: &random)
         options.requestProbability = Double.random(in: 0.05...0.5, using: &random)
         options.readProbability = maybe(0.1, &random)
@@ -96,6 +104,7 @@ public struct SimulationOptions: Sendable, Hashable, CustomStringConvertible {
             + " dup=\(percent(packetDuplicationProbability)) delay=\(delayTicksMin)-\(delayTicksMax)"
             + " partition=\(percent(partitionChangeProbability)) crash=\(percent(crashProbability))"
             + " voteCrash=\(percent(crashAfterVoteProbability)) preVote=\(preVoteAndCheckQuorum)"
+            + " spares=\(spareNodeCount) membership=\(percent(membershipChangeProbability))"
             + " clients=\(clientCount) compact=\(compactionIntervalEntries) batch=\(appendBatchEntriesMax)"
             + " mutations=\(mutations)"
     }

@@ -11,7 +11,8 @@ import Darwin
 // `--nodes 5`, `--mutation grantTwoVotesPerTerm`. Exits 1 if any seed violates a checker.
 
 let usage = """
-    usage: lineage-raft-sim (--seed N | --seeds A..B) [--steps N] [--nodes N] [--mutation NAME] [--quiet]
+    usage: lineage-raft-sim (--seed N | --seeds A..B) [--steps N] [--nodes N] [--mutation NAME]
+           [--membership PROBABILITY] [--trace STEPS] [--quiet]
     mutations: \(TestingMutations.all.map(\.0).joined(separator: ", "))
     """
 
@@ -26,6 +27,7 @@ var nodeCount: Int?
 var mutations: TestingMutations = []
 var quiet = false
 var traceInterval: Int?
+var membershipChangeProbability: Double?
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
     switch flag {
@@ -49,6 +51,8 @@ while let flag = arguments.popFirst() {
         mutations.insert(mutation)
     case "--trace":
         traceInterval = arguments.popFirst().flatMap { Int($0) }
+    case "--membership":
+        membershipChangeProbability = arguments.popFirst().flatMap { Double($0) }
     case "--quiet":
         quiet = true
     default:
@@ -58,8 +62,13 @@ while let flag = arguments.popFirst() {
 
 var failures = 0
 for seed in seeds {
-    let result = SeedRunner.run(SeedRunner.options(
-        seed: seed, nodeCount: nodeCount, safetySteps: safetySteps, mutations: mutations), traceInterval: traceInterval)
+    var options = SeedRunner.options(
+        seed: seed, nodeCount: nodeCount, safetySteps: safetySteps, mutations: mutations)
+    if let membershipChangeProbability {
+        options.membershipChangeProbability = membershipChangeProbability
+        options.spareNodeCount = 2
+    }
+    let result = SeedRunner.run(options, traceInterval: traceInterval)
     if !result.passed { failures += 1 }
     if !quiet || !result.passed { print(result) }
 }

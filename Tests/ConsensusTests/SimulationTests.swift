@@ -4,10 +4,10 @@ import Consensus
 
 @Suite("Deterministic simulation")
 struct SimulationTests {
-    /// The CI seed set: 300 seeds in chunks so Swift Testing can run them in parallel. Node
+    /// The CI seed set: 200 seeds in chunks so Swift Testing can run them in parallel. Node
     /// counts follow `SeedRunner.nodeCount(forSeed:)` (1, 3 and 5 nodes).
-    static let seedChunks: [ClosedRange<UInt64>] = stride(from: 0, to: 300, by: 30).map {
-        UInt64($0)...UInt64($0 + 29)
+    static let seedChunks: [ClosedRange<UInt64>] = stride(from: 0, to: 200, by: 20).map {
+        UInt64($0)...UInt64($0 + 19)
     }
 
     @Test("CI seeds pass every checker", arguments: seedChunks)

@@ -12,7 +12,7 @@ struct SnapshotTests {
         for sequence: UInt64 in 1...20 { try cluster.propose(1, "e\(sequence)", sequence: sequence) }
         let applied = cluster[1].appliedIndex
         try cluster.storages[1]!.createSnapshot(
-            at: applied, configuration: cluster[1].configuration, data: Array("image".utf8))
+            at: applied, configuration: cluster[1].appliedConfiguration, data: Array("image".utf8))
         #expect(cluster.storages[1]!.firstIndex() == applied + 1)
         cluster.heal()
         cluster.tickAll(times: 3)
@@ -54,7 +54,7 @@ struct SnapshotTests {
         cluster.campaign(2)
         for sequence: UInt64 in 1...5 { try cluster.propose(2, "e\(sequence)", client: 2, sequence: sequence) }
         try cluster.storages[2]!.createSnapshot(
-            at: cluster[2].appliedIndex, configuration: cluster[2].configuration, data: [42])
+            at: cluster[2].appliedIndex, configuration: cluster[2].appliedConfiguration, data: [42])
         cluster.heal()
         cluster.tickAll(times: 3)
         #expect(cluster[1].role == .follower)
