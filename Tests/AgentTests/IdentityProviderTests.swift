@@ -67,7 +67,7 @@ struct IdentityProviderTests {
         first.finish()
         #expect(await iterator.next() == nil)
         second.finish()
-        try await eventually("subscribers released", timeout: .seconds(2)) { broadcaster.subscriberCount == 0 }
+        try await eventually("subscribers released", timeout: .seconds(15)) { broadcaster.subscriberCount == 0 }
         _ = try broadcaster.subscribe()
     }
 
@@ -81,7 +81,7 @@ struct IdentityProviderTests {
                     for await _ in ended {}
                 }
             }
-            try await eventually("stream open", timeout: .seconds(2)) { streams.count == 1 }
+            try await eventually("stream open", timeout: .seconds(15)) { streams.count == 1 }
             await #expect(throws: WorkloadEndpointError.self) {
                 try await streams.withStream(end: {}) {}
             }

@@ -1,3 +1,4 @@
+import Consensus
 import Foundation
 import IdentityModel
 import LogStore
@@ -68,5 +69,50 @@ struct CrashRecoveryTests {
             }
         }
         #expect(acknowledged.count > 100, "the writer should have made progress (\(acknowledged.count) acknowledgements)")
+    }
+
+    @Test("log backup taken while a writer runs gives a consistent copy a driver starts from")
+    func backupWhileWriting() async throws {
+        let writer = try Self.executable("lineage-log-writer")
+        let server = try Self.executable("lineage-server")
+        let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("backup-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: dataDir) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: writer)
+        process.arguments = [dataDir, "8"]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        try await Task.sleep(for: .milliseconds(500))
+        for copy in 0..<3 {
+            let out = dataDir + "-copy-\(copy)"
+            defer { try? FileManager.default.removeItem(atPath: out) }
+            let backup = Process()
+            backup.executableURL = URL(fileURLWithPath: server)
+            backup.arguments = ["log", "backup", "-dataDir", dataDir, "-out", out]
+            backup.standardOutput = FileHandle.nullDevice
+            try backup.run()
+            backup.waitUntilExit()
+            #expect(backup.terminationStatus == 0, "backup \(copy) failed")
+            // One committed state: the applied index, the projection and the log agree.
+            let store = try LogStore(directory: DataDirectory.logStore(out))
+            #expect(try LogHistory.verify(store).isEmpty)
+            let last = try store.lastIndex
+            #expect(try store.appliedIndex() == last)
+            // A server starts from the copy and keeps appending after it.
+            let driver = try LogDriver(
+                store: store, applier: RecordingApplier(),
+                settings: .init(raft: RaftConfiguration(id: 1), bootstrapVoters: [1]))
+            let next = try await withThrowingTaskGroup(of: Consensus.LogIndex?.self) { group in
+                group.addTask { try await driver.run(); return nil }
+                while driver.currentStatus.role != .leader { try await Task.sleep(for: .milliseconds(5)) }
+                let applied = try await driver.propose([1, 2, 3])
+                group.cancelAll()
+                return applied.index
+            }
+            #expect(next > last)
+            try store.close()
+            try await Task.sleep(for: .milliseconds(200))
+        }
     }
 }
