@@ -90,6 +90,41 @@ struct LogDriverTests {
     }
 }
 
+@Suite("Log driver storage failures")
+struct LogDriverFailureTests {
+    @Test("a full LMDB map stops the driver with a clear error; no proposal hangs or is acknowledged")
+    func mapFull() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("driver-full-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var options = LogStore.Options()
+        options.mapSizeBytes = 1 << 20
+        let store = try LogStore(directory: directory, options: options)
+        let driver = try LogDriver(store: store, applier: RecordingApplier(), settings: LogDriverTests.settings())
+        let runner = Task { try await driver.run() }
+        while driver.currentStatus.role != .leader { try await Task.sleep(for: .milliseconds(5)) }
+        let payload = [UInt8](repeating: 7, count: 256 * 1024)
+        var acknowledged = 0
+        var failures = 0
+        for _ in 0..<64 {
+            do {
+                _ = try await driver.propose(payload)
+                acknowledged += 1
+            } catch {
+                failures += 1
+                break
+            }
+        }
+        #expect(failures == 1, "the map must fill up within 64 × 256 KiB")
+        await #expect(throws: LogStoreError.self) { try await runner.value }
+        await #expect(throws: LogDriver<RecordingApplier>.ProposalError.stopped) { try await driver.propose([1]) }
+        try store.close()
+        let reopened = try LogStore(directory: directory, options: .readOnly)
+        defer { try? reopened.close() }
+        #expect(try reopened.appliedIndex() >= UInt64(acknowledged), "everything acknowledged is stored")
+        #expect(try reopened.verify().isClean)
+    }
+}
+
 extension LogStore {
     func withClose<T>(_ body: (LogStore) throws -> T) throws -> T {
         defer { try? close() }

@@ -116,6 +116,7 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
 
     /// Appends `data` to the log and returns once it is committed, durable and applied.
     public func propose(_ data: [UInt8]) async throws -> Applied {
+        guard !inbox.withLock({ $0.stopped }) else { throw ProposalError.stopped }
         let current = currentStatus
         guard current.role == .leader else { throw ProposalError.notLeader(leader: current.leader) }
         guard data.count <= Consensus.Limits.proposalBytesMax else { throw ProposalError.tooLarge }
@@ -158,6 +159,9 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         var waiting: [RequestID: CheckedContinuation<Applied, any Error>] = [:]
         var nextSequence: UInt64 = 0
         let clientID = UInt64.random(in: 1...UInt64.max)
+        // Proposals handed to Raft but not yet applied are failed on every way out — a storage
+        // error included — so no caller waits forever; none of them was acknowledged.
+        defer { for continuation in waiting.values { continuation.resume(throwing: ProposalError.stopped) } }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.tickForever() }
             defer { group.cancelAll() }
@@ -181,7 +185,6 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
                 try processReadies(&owned, waiting: &waiting)
                 if Task.isCancelled { break }
             }
-            for continuation in waiting.values { continuation.resume(throwing: ProposalError.stopped) }
         }
     }
 
