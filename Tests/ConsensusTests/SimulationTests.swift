@@ -11,8 +11,11 @@ struct SimulationTests {
     }
 
     @Test("CI seeds pass every checker", arguments: seedChunks)
-    func ciSeeds(seeds: ClosedRange<UInt64>) {
+    func ciSeeds(seeds: ClosedRange<UInt64>) async {
         for seed in seeds {
+            // Each seed is seconds of CPU: yield between seeds so a 2-core machine's two
+            // cooperative threads are not held away from the async tests running beside these.
+            await Task.yield()
             let result = SeedRunner.run(SeedRunner.options(seed: seed))
             #expect(result.passed, "\(result)")
         }
@@ -30,9 +33,10 @@ struct SimulationTests {
     }
 
     @Test("Swarm settings vary by seed and the faults are exercised")
-    func faultsAreExercised() {
+    func faultsAreExercised() async {
         var totals = SimulationStatistics()
         for seed: UInt64 in 3..<13 {
+            await Task.yield()
             let statistics = SeedRunner.run(SeedRunner.options(seed: seed)).statistics!
             totals.crashes += statistics.crashes
             totals.snapshotsInstalled += statistics.snapshotsInstalled
@@ -61,9 +65,10 @@ struct SimulationTests {
     ]
 
     @Test("The checkers catch each purpose-broken variant", arguments: mutationCases)
-    func checkersCatchMutation(_ testCase: MutationCase) {
+    func checkersCatchMutation(_ testCase: MutationCase) async {
         var caught: SeedResult?
         for seed: UInt64 in 0..<120 {
+            await Task.yield()
             let result = SeedRunner.run(SeedRunner.options(seed: seed, mutations: testCase.mutation))
             if !result.passed {
                 caught = result
