@@ -35,7 +35,7 @@ def verify_issued_by(cert, issuers):
 def mode_x509(socket):
     from spiffe import WorkloadApiClient
 
-    with WorkloadApiClient(socket_path="unix://" + socket, default_timeout=5) as client:
+    with WorkloadApiClient(socket_path="unix://" + socket, default_timeout=30) as client:
         context = client.fetch_x509_context()
         bundles = client.fetch_x509_bundles()
     out = {"svids": [], "bundles": {}}
@@ -64,7 +64,7 @@ def mode_x509(socket):
 def mode_jwt(socket, audience):
     from spiffe import JwtSvid, WorkloadApiClient
 
-    with WorkloadApiClient(socket_path="unix://" + socket, default_timeout=5) as client:
+    with WorkloadApiClient(socket_path="unix://" + socket, default_timeout=30) as client:
         svid = client.fetch_jwt_svid(audience={audience})
         bundles = client.fetch_jwt_bundles()
         bundle = bundles.get_bundle_for_trust_domain(svid.spiffe_id.trust_domain)
@@ -90,9 +90,9 @@ def mode_status(socket, method, header):
     metadata = [("workload.spiffe.io", "true")] if header == "yes" else []
     try:
         if method == "FetchX509SVID":
-            next(iter(stub.FetchX509SVID(workload_pb2.X509SVIDRequest(), metadata=metadata, timeout=5)))
+            next(iter(stub.FetchX509SVID(workload_pb2.X509SVIDRequest(), metadata=metadata, timeout=30)))
         elif method == "FetchJWTSVID":
-            stub.FetchJWTSVID(workload_pb2.JWTSVIDRequest(audience=["a"]), metadata=metadata, timeout=5)
+            stub.FetchJWTSVID(workload_pb2.JWTSVIDRequest(audience=["a"]), metadata=metadata, timeout=30)
         else:
             raise SystemExit("unknown method " + method)
         print(json.dumps({"code": "OK"}))

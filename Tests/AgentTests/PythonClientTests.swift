@@ -16,7 +16,7 @@ struct PythonClientTests {
         let python = try ExternalProcess.python()
         let script = ExternalProcess.interopDirectory + "/workload_client.py"
         let output = try await ExternalProcess.run(
-            python, [script] + arguments, uid: uid, directory: harness.directory, name: name, timeout: .seconds(30))
+            python, [script] + arguments, uid: uid, directory: harness.directory, name: name, timeout: .seconds(90))
         return try decodeJSONObject(output)
     }
 
