@@ -134,13 +134,13 @@ let package = Package(
         // Runtime: the Raft driver over LMDB, cluster transport, APIs, CA (grows with the server).
         .target(
             name: "Server",
-            dependencies: ["Consensus", "LogStore", "IdentityModel", "SPIFFE", "Config"],
+            dependencies: ["Consensus", "LogStore", "IdentityModel", "Projections", "ChangeFeed", "SPIFFE", "Config"],
             swiftSettings: strictSettings
         ),
         // Test helper: a process that writes events through the real driver until it is killed.
         .executableTarget(
             name: "lineage-log-writer",
-            dependencies: ["Server", "Consensus", "LogStore", "IdentityModel"],
+            dependencies: ["Server", "Consensus", "LogStore", "IdentityModel", "Projections", "SPIFFE"],
             path: "Tests/Helpers/lineage-log-writer",
             swiftSettings: strictSettings
         ),
@@ -161,6 +161,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(
+            name: "lineage-bench-replay",
+            dependencies: ["LogStore", "Server", "Consensus", "IdentityModel", "Projections", "SPIFFE"],
+            path: "bench/replay",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
             name: "lineage-bench-store",
             dependencies: ["LogStore", "CLMDB", "Server", "Consensus", "IdentityModel"],
             path: "bench/store",
@@ -169,7 +175,7 @@ let package = Package(
         .executableTarget(
             name: "lineage-server",
             dependencies: [
-                "SPIFFE", "Config", "CLISupport", "Server", "LogStore",
+                "SPIFFE", "Config", "CLISupport", "Server", "LogStore", "IdentityModel", "Projections",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -247,7 +253,8 @@ let package = Package(
         .testTarget(
             name: "ConsensusTests", dependencies: ["Consensus", "ConsensusSimulation"], swiftSettings: strictSettings),
         .testTarget(
-            name: "ServerTests", dependencies: ["Server", "Consensus", "LogStore", "IdentityModel"],
+            name: "ServerTests",
+            dependencies: ["Server", "Consensus", "LogStore", "IdentityModel", "Projections", "ChangeFeed", "SPIFFE"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "ProjectionsTests",

@@ -87,6 +87,30 @@ public final class ChangeFeed: Sendable {
         for (waiter, event) in wakeups { waiter.resume(returning: event) }
     }
 
+    /// The state jumped to `revision` without changes to publish (a Raft snapshot was
+    /// installed): every subscriber is told to resync from it and the ring starts over.
+    public func reset(at revision: Revision) {
+        let wakeups: [(CheckedContinuation<FeedEvent?, Never>, FeedEvent?)] = state.withLock { state in
+            precondition(revision >= state.latest, "reset to \(revision) after \(state.latest)")
+            state.latest = revision
+            state.floor = revision
+            state.ring.removeAll()
+            var wakeups: [(CheckedContinuation<FeedEvent?, Never>, FeedEvent?)] = []
+            for id in state.subscribers.keys.sorted() {
+                guard var subscriber = state.subscribers[id], !subscriber.isEnding else { continue }
+                subscriber.buffer = [.resync(atRevision: revision)]
+                subscriber.isEnding = true
+                if let waiter = subscriber.waiter {
+                    subscriber.waiter = nil
+                    wakeups.append((waiter, subscriber.buffer.removeFirst()))
+                }
+                state.subscribers[id] = subscriber
+            }
+            return wakeups
+        }
+        for (waiter, event) in wakeups { waiter.resume(returning: event) }
+    }
+
     /// A stream of every batch published after `revision`, in order, starting with the ones
     /// still in the ring. If `revision` is older than the ring keeps, the stream holds a single
     /// `.resync(atRevision:)`.

@@ -134,6 +134,15 @@ public enum LogStoreError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
+/// A table key for messages: quoted text when it is printable ASCII (entry IDs, SPIFFE IDs),
+/// else hex.
+public func keyText(_ key: [UInt8]) -> String {
+    if !key.isEmpty, key.count <= 256, key.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != 0x22 }) {
+        return "\"" + String(decoding: key, as: UTF8.self) + "\""
+    }
+    return "0x" + hex(key)
+}
+
 func hex(_ bytes: [UInt8]) -> String {
     let digits = Array("0123456789abcdef")
     var text = ""

@@ -35,7 +35,7 @@ public enum VerifyIssue: Equatable, Hashable, Sendable, CustomStringConvertible 
         case .termRegression(let index, let term, let previousTerm):
             return "log[\(index)]: term \(term) below previous term \(previousTerm)"
         case .projectionValue(let table, let key, let defect):
-            return "table '\(table)' key \(hex(key)): \(defect)"
+            return "table \(table): row \(keyText(key)): \(defect)"
         case .metadata(let name, let defect): return "\(name): \(defect)"
         case .commitBeyondLog(let commit, let lastIndex):
             return "hard state commit \(commit) is past the last entry \(lastIndex)"

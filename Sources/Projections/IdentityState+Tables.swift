@@ -8,8 +8,8 @@ import SPIFFE
 /// `tableRows()` is the canonical form: `digest()` hashes it and snapshots copy it.
 extension Projector {
     /// The table writes that bring stored tables from the state before the event to `state`
-    /// (the state after it). Always includes the applied index, so even a rejected event's
-    /// index is recorded.
+    /// (the state after it). Always includes the meta rows (applied index, bundle sequence), so
+    /// even a rejected event's index is recorded.
     public static func tableWrites(for changes: [Change], in state: IdentityState) -> [TableWrite] {
         var writes: [TableWrite] = []
         for change in changes {
@@ -29,8 +29,8 @@ extension Projector {
             case .jwtAuthorityUpserted(let record): writes.append(put(TableCoding.row(record)))
             case .jwtAuthorityRemoved(let reference):
                 writes.append(.delete(table: ProjectionTable.jwtAuthorities.rawValue, key: TableCoding.key(reference)))
-            case .bundleChanged(let sequence):
-                writes.append(put(TableCoding.metaRow(TableCoding.bundleSequenceKey, sequence)))
+            case .bundleChanged:
+                break  // The meta rows below carry the sequence number.
             case .federatedBundleUpserted(let bundle): writes.append(put(TableCoding.row(bundle)))
             case .federatedBundleDeleted(let domain):
                 writes.append(.delete(table: ProjectionTable.federatedBundles.rawValue, key: Array(domain.name.utf8)))
@@ -39,7 +39,9 @@ extension Projector {
                 writes.append(.delete(table: ProjectionTable.clusterMembers.rawValue, key: Array(name.rawValue.utf8)))
             }
         }
+        // Both meta rows, every time: stored tables then equal `tableRows()` from the first apply on.
         writes.append(put(TableCoding.metaRow(TableCoding.appliedIndexKey, state.appliedIndex.rawValue)))
+        writes.append(put(TableCoding.metaRow(TableCoding.bundleSequenceKey, state.bundleSequenceNumber)))
         return writes
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLISupport
 import Foundation
+import IdentityModel
 import LogStore
 import Server
 
@@ -9,7 +10,7 @@ import Server
 struct LogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "log", abstract: "Reads, exports, verifies and backs up the identity log",
-        subcommands: [Tail.self, Export.self, Verify.self, Backup.self])
+        subcommands: [Tail.self, Export.self, Replay.self, Verify.self, Backup.self])
 
     struct DataDirOption: ParsableArguments {
         @Option(name: .customLong("dataDir", withSingleDash: true), help: "The server's data directory")
@@ -68,9 +69,49 @@ struct LogCommand: ParsableCommand {
         }
     }
 
+    struct Replay: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rebuilds the projections as they were at an index or time and prints entries, agents and bundle")
+        @OptionGroup var options: DataDirOption
+        @Option(name: .customLong("to", withSingleDash: true), help: "Replay through this log index") var to: UInt64?
+        @Option(name: .customLong("at", withSingleDash: true), help: "Replay events stamped at or before this RFC 3339 time")
+        var at: String?
+
+        func validate() throws {
+            if to != nil && at != nil { throw ValidationError("give -to INDEX or -at TIME, not both") }
+            if let at, Self.timestamp(at) == nil {
+                throw ValidationError("-at \(at) is not an RFC 3339 time (e.g. 2026-11-23T10:00:00Z)")
+            }
+        }
+
+        func run() throws {
+            let store = try options.openStore()
+            defer { try? store.close() }
+            let target: LogReplay.Target =
+                if let to { .index(to) } else if let at, let time = Self.timestamp(at) { .time(time) } else { .end }
+            do {
+                print(ReplayReport.text(try LogReplay.replay(store, to: target)))
+            } catch let failure as LogHistory.Failure {
+                printError(failure.description)
+                throw ExitCode(1)
+            }
+        }
+
+        static func timestamp(_ text: String) -> Timestamp? {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            var date = formatter.date(from: text)
+            if date == nil {
+                formatter.formatOptions = [.withInternetDateTime]
+                date = formatter.date(from: text)
+            }
+            return date.map { Timestamp(millisecondsSinceEpoch: Int64(($0.timeIntervalSince1970 * 1000).rounded(.down))) }
+        }
+    }
+
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Checks checksums, index continuity and that every event decodes")
+            abstract: "Checks checksums, index continuity, event decoding, and the stored projections against a replay")
         @OptionGroup var options: DataDirOption
 
         func run() throws {

@@ -9,7 +9,11 @@ public protocol LogApplier: SendableMetatype {
 
     /// Applies the command at `index`. The returned writes are stored in the same LMDB
     /// transaction as the new applied index, so a crash never applies twice or loses an apply.
-    mutating func apply(_ data: [UInt8], at index: Consensus.LogIndex) -> (outcome: Outcome, writes: [ProjectionWrite])
+    /// Throwing stops the driver: a committed entry that cannot be applied is never skipped.
+    mutating func apply(_ data: [UInt8], at index: Consensus.LogIndex) throws -> (outcome: Outcome, writes: [ProjectionWrite])
+
+    /// Everything applied through `index` is now durable: the moment to let readers see it.
+    mutating func committed(through index: Consensus.LogIndex)
 
     /// An image of the whole state for a Raft snapshot.
     func snapshotData() -> [UInt8]
@@ -17,4 +21,8 @@ public protocol LogApplier: SendableMetatype {
     /// Replaces the state with a snapshot's; returns the table writes that make the stored
     /// projections equal to it (starting with clears).
     mutating func restore(from data: [UInt8], at index: Consensus.LogIndex) throws -> [ProjectionWrite]
+}
+
+extension LogApplier {
+    public mutating func committed(through index: Consensus.LogIndex) {}
 }

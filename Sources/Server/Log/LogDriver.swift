@@ -220,13 +220,16 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
             var outcomes: [(RequestID, Consensus.LogIndex, Outcome)] = []
             for entry in ready.committedEntries {
                 if entry.kind == .command {
-                    let (outcome, writes) = owned.applier.apply(entry.data, at: entry.index)
+                    let (outcome, writes) = try owned.applier.apply(entry.data, at: entry.index)
                     for write in writes { batch.append(write) }
                     outcomes.append((entry.requestID, entry.index, outcome))
                 }
                 batch.appliedIndex = entry.index
             }
             try store.commit(batch)
+            if let applied = batch.appliedIndex ?? ready.snapshot?.metadata.index {
+                owned.applier.committed(through: applied)
+            }
             send(ready.messages)
             for (requestID, index, outcome) in outcomes {
                 waiting.removeValue(forKey: requestID)?.resume(returning: (index, outcome))

@@ -60,8 +60,8 @@ public enum LogHistory {
         }
     }
 
-    /// Checks the whole store: LogStore's checksums, index continuity and term order, then that
-    /// every entry decodes. Returns the problems found, first one first; empty means clean.
+    /// Checks the whole store: LogStore's checksums, index continuity and term order, that
+    /// every entry decodes, and that the stored projection tables equal a fresh replay. Returns the problems found, first one first; empty means clean.
     public static func verify(_ store: LogStore) throws -> [String] {
         let report = try store.verify()
         var problems = report.issues.map { "\($0)" }
@@ -76,7 +76,22 @@ public enum LogHistory {
         } catch let failure as Failure {
             problems.append(failure.description)
         }
+        guard problems.isEmpty else { return problems }
+        if let difference = try compareProjectionsSettled(store) { problems.append(difference) }
         return problems
+    }
+
+    /// A running server may apply more while the comparison reads: compare again until the
+    /// applied index held still throughout, so only a real difference is reported.
+    static func compareProjectionsSettled(_ store: LogStore) throws -> String? {
+        var attempts = 0
+        while true {
+            let before = try store.appliedIndex()
+            let difference = try LogReplay.compareStoredProjections(in: store)
+            attempts += 1
+            let after = try store.appliedIndex()
+            if difference == nil || attempts == 5 || before == after { return difference }
+        }
     }
 
     // MARK: - Text and JSON

@@ -8,20 +8,29 @@ import Foundation
 import IdentityModel
 import LogStore
 import Server
+import SPIFFE
 
-/// Applies each event by recording its request ID (and checks it decodes): enough for a
-/// durability test, and deterministic like every applier.
-struct RequestRecorder: LogApplier {
-    mutating func apply(_ data: [UInt8], at index: Consensus.LogIndex) -> (outcome: Bool, writes: [ProjectionWrite]) {
-        guard let envelope = try? EventCodec.decode(data) else { return (false, []) }
-        let value = (0..<8).map { UInt8(truncatingIfNeeded: index >> (56 - 8 * $0)) }
-        return (true, [.put(table: "requests", key: envelope.requestID.bytes, value: value)])
-    }
-
-    func snapshotData() -> [UInt8] { [] }
-
-    mutating func restore(from data: [UInt8], at index: Consensus.LogIndex) throws -> [ProjectionWrite] {
-        [.clear(table: "requests")]
+/// The events the writer proposes: registration entries and join tokens, each unique, so the
+/// projection tables grow with every acknowledgement.
+enum SampleEvents {
+    static func next(number: UInt64, using random: inout some RandomNumberGenerator) throws -> EventEnvelope {
+        let now = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
+        let unique = RequestID.random(using: &random)
+        let event: Event
+        if number % 2 == 0 {
+            let token = try SHA256Digest(bytes: (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) })
+            event = .joinTokenCreated(JoinTokenCreated(
+                token: JoinToken(tokenSHA256: token, expiresAt: Timestamp(secondsSinceEpoch: 4_000_000_000))))
+        } else {
+            let entry = RegistrationEntry(
+                id: try RegistrationEntryID("\(unique)"),
+                spiffeID: try SPIFFEID(parsing: "spiffe://example.org/workload/\(unique)"),
+                parentID: try SPIFFEID(parsing: "spiffe://example.org/spire/agent/join_token/writer"),
+                selectors: [try Selector(type: "unix", value: "uid:\(number % 1000)")],
+                createdAt: now)
+            event = .registrationEntryCreated(RegistrationEntryCreated(entry: entry))
+        }
+        return EventEnvelope(issuedAt: now, actor: .localAdmin(uid: 0), requestID: unique, event: event)
     }
 }
 
@@ -37,8 +46,9 @@ struct LogWriter {
         let path = DataDirectory.logStore(arguments[1])
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let store = try LogStore(directory: path)
+        let applier = ProjectionApplier(state: try ProjectionApplier.load(from: store), view: IdentityStateView())
         let driver = try LogDriver(
-            store: store, applier: RequestRecorder(),
+            store: store, applier: applier,
             settings: .init(raft: RaftConfiguration(id: 1), bootstrapVoters: [1]))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await driver.run() }
@@ -46,14 +56,11 @@ struct LogWriter {
             for _ in 0..<writers {
                 group.addTask {
                     var random = SystemRandomNumberGenerator()
+                    var number: UInt64 = UInt64.random(in: 0...1)
                     while true {
-                        let requestID = RequestID.random(using: &random)
-                        let token = try SHA256Digest(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) })
-                        let envelope = EventEnvelope(
-                            issuedAt: Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)),
-                            actor: .localAdmin(uid: 0), requestID: requestID,
-                            event: .joinTokenCreated(JoinTokenCreated(
-                                token: JoinToken(tokenSHA256: token, expiresAt: Timestamp(secondsSinceEpoch: 4_000_000_000)))))
+                        number += 1
+                        let envelope = try SampleEvents.next(number: number, using: &random)
+                        let requestID = envelope.requestID
                         let applied = try await driver.propose(try EventCodec.encode(envelope))
                         // One unbuffered write(2) per line: visible at once, atomic on a pipe.
                         FileHandle.standardOutput.write(Data("ack \(requestID) \(applied.index)\n".utf8))

@@ -1,0 +1,90 @@
+import Consensus
+import IdentityModel
+import LogStore
+import Projections
+
+/// Rebuilding the identity projections from the log alone: `lineage-server log replay` and the
+/// projection half of `log verify`. Read-only, like everything in `LogHistory`.
+public enum LogReplay {
+    /// How far to replay.
+    public enum Target: Sendable, Hashable {
+        /// Through this log index.
+        case index(UInt64)
+        /// Every event stamped at or before this time (the leader's clock); replay stops at the
+        /// first event stamped later.
+        case time(Timestamp)
+        /// Through the last entry in the log.
+        case end
+    }
+
+    public struct Result: Sendable {
+        public var state: IdentityState
+        /// The last log index folded in (a snapshot's index counts).
+        public var throughIndex: UInt64
+        /// Events applied and events the projector rejected (a rejected event changes nothing).
+        public var appliedEvents: Int
+        public var rejectedEvents: Int
+    }
+
+    /// Folds the log into a fresh state, starting from the store's snapshot when the log before
+    /// it was compacted away. Throws `LogHistory.Failure` when the target lies before the history
+    /// the store still has, or an entry does not decode.
+    public static func replay(_ store: LogStore, to target: Target) throws -> Result {
+        var result = Result(state: IdentityState(), throughIndex: 0, appliedEvents: 0, rejectedEvents: 0)
+        let firstIndex = try store.firstIndex
+        if firstIndex > 1 {
+            guard let (meta, data) = try store.snapshot() else {
+                throw LogHistory.Failure(
+                    index: firstIndex, description: "the log starts at index \(firstIndex) and no snapshot covers what came before")
+            }
+            if case .index(let index) = target, index < meta.index {
+                throw LogHistory.Failure(
+                    index: index, description: "history before index \(meta.index + 1) was compacted into a snapshot; replay can start there")
+            }
+            do {
+                result.state = try IdentityState.restore(snapshotBytes: data)
+            } catch {
+                throw LogHistory.Failure(index: meta.index, description: "the snapshot at index \(meta.index) does not restore: \(error)")
+            }
+            result.throughIndex = meta.index
+        }
+        var to: UInt64?
+        if case .index(let index) = target { to = index }
+        try LogHistory.forEachRecord(in: store, from: result.throughIndex + 1, to: to) { record in
+            if let envelope = record.envelope {
+                if case .time(let time) = target, envelope.issuedAt > time { return false }
+                switch Projector.apply(envelope, at: LogIndex(record.index), to: &result.state) {
+                case .applied: result.appliedEvents += 1
+                case .rejected: result.rejectedEvents += 1
+                }
+            }
+            result.throughIndex = record.index
+            return true
+        }
+        return result
+    }
+
+    /// Compares the projection tables stored in `store` with a fresh replay of its log through
+    /// the stored applied index. Returns the first difference (table and key) or nil when equal.
+    public static func compareStoredProjections(in store: LogStore) throws -> String? {
+        let appliedIndex = try store.appliedIndex()
+        let replayed = try replay(store, to: .index(appliedIndex))
+        guard replayed.throughIndex == appliedIndex else {
+            return "the log ends at index \(replayed.throughIndex), before the applied index \(appliedIndex)"
+        }
+        let stored = try ProjectionApplier.storedTables(in: store)
+        var expected: [String: [[UInt8]: [UInt8]]] = [:]
+        for row in replayed.state.tableRows() { expected[row.table, default: [:]][row.key] = row.value }
+        if stored.isEmpty && replayed.appliedEvents + replayed.rejectedEvents == 0 { return nil }
+        for table in ProjectionTable.allCases.map(\.rawValue) {
+            let have = stored[table] ?? [:]
+            let want = expected[table] ?? [:]
+            guard have != want else { continue }
+            let keys = Set(have.keys).union(want.keys).sorted { $0.lexicographicallyPrecedes($1) }
+            let key = keys.first { have[$0] != want[$0] } ?? []
+            let what = have[key] == nil ? "is missing" : want[key] == nil ? "should not exist" : "differs from a replay"
+            return "table \(table): row \(keyText(key)) \(what) (replayed through index \(appliedIndex))"
+        }
+        return nil
+    }
+}
