@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", exact: "1.46.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
     ],
     targets: [
         // Pure: SPIFFE IDs, bundles, SVID parse/verify. Imports nothing of ours.
@@ -115,11 +116,25 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Runtime: the kernel's word on who is calling over a Unix socket (SO_PEERCRED, pidfd),
+        // handed to gRPC handlers; used by the agent's Workload API and the server's admin socket.
+        .target(
+            name: "PeerTracking",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Runtime: node attestation, sync, SVID cache, unix workload attestation, Workload API, SDS.
         .target(
             name: "Agent",
             dependencies: [
-                "SPIFFE", "Config", "Attestation", "Wire", "GRPCHealth",
+                "SPIFFE", "Config", "Attestation", "Wire", "GRPCHealth", "PeerTracking",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -134,7 +149,23 @@ let package = Package(
         // Runtime: the Raft driver over LMDB, cluster transport, APIs, CA (grows with the server).
         .target(
             name: "Server",
-            dependencies: ["Consensus", "LogStore", "IdentityModel", "Projections", "ChangeFeed", "SPIFFE", "Config"],
+            dependencies: [
+                "Consensus", "LogStore", "IdentityModel", "Projections", "ChangeFeed", "SPIFFE", "Config",
+                "Authority", "KeyStore", "Attestation", "Wire", "GRPCHealth", "PeerTracking",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            ],
             swiftSettings: strictSettings
         ),
         // Test helper: a process that writes events through the real driver until it is killed.
@@ -202,7 +233,7 @@ let package = Package(
         .testTarget(
             name: "AgentTests",
             dependencies: [
-                "Agent", "Wire", "Attestation", "Config", "SPIFFE", "Authority",
+                "Agent", "PeerTracking", "Wire", "Attestation", "Config", "SPIFFE", "Authority",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

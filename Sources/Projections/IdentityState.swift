@@ -91,7 +91,7 @@ public struct IdentityState: Equatable, Sendable {
 
     /// The entry SPIRE would call a duplicate of `entry`: same SPIFFE ID, same parent ID, same
     /// selector set (order and multiplicity ignored), other than `entry` itself.
-    func similarEntry(to entry: RegistrationEntry) -> RegistrationEntryID? {
+    public func similarEntry(to entry: RegistrationEntry) -> RegistrationEntryID? {
         guard let candidates = entriesBySPIFFEID[entry.spiffeID] else { return nil }
         let selectors = Set(entry.selectors)
         return candidates.sorted().first { id in

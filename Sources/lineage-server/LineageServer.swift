@@ -1,10 +1,10 @@
 import ArgumentParser
 
 @main
-struct LineageServer: ParsableCommand {
+struct LineageServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lineage-server",
         abstract: "The Lineage server: an event-sourced SPIFFE control plane.",
-        subcommands: [ValidateCommand.self, LogCommand.self]
+        subcommands: [RunCommand.self, ValidateCommand.self, LogCommand.self]
     )
 }
