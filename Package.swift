@@ -203,10 +203,27 @@ let package = Package(
             path: "bench/store",
             swiftSettings: strictSettings
         ),
+        // The admin CLI verbs (entry, token, bundle, agent, mint, localauthority, healthcheck): gRPC
+        // clients of SPIRE's server API on the admin socket.
+        .target(
+            name: "ServerCLI",
+            dependencies: [
+                "Wire", "SPIFFE", "CLISupport", "Config",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "lineage-server",
             dependencies: [
-                "SPIFFE", "Config", "CLISupport", "Server", "LogStore", "IdentityModel", "Projections",
+                "SPIFFE", "Config", "CLISupport", "Server", "LogStore", "IdentityModel", "Projections", "ServerCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -216,6 +233,20 @@ let package = Package(
             dependencies: [
                 "SPIFFE", "Config", "CLISupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ServerCLITests",
+            dependencies: [
+                "ServerCLI", "Wire", "SPIFFE",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: strictSettings
         ),
