@@ -316,7 +316,14 @@ let package = Package(
             name: "ConsensusTests", dependencies: ["Consensus", "ConsensusSimulation"], swiftSettings: strictSettings),
         .testTarget(
             name: "ServerTests",
-            dependencies: ["Server", "Consensus", "LogStore", "IdentityModel", "Projections", "ChangeFeed", "SPIFFE"],
+            dependencies: [
+                "Server", "Consensus", "LogStore", "IdentityModel", "Projections", "ChangeFeed", "SPIFFE", "Wire",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "ProjectionsTests",

@@ -141,7 +141,7 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
         do {
             agentID = try SPIFFEID(trustDomain: api.trustDomain, segments: ["spire", "agent", "join_token", token])
         } catch {
-            throw RPCError(code: .invalidArgument, message: "failed to attest: join token is not a valid ID segment")
+            throw RPCError(code: .invalidArgument, message: "failed to attest: join token is not a valid ID path segment: \(error)")
         }
         if api.log.state.agents[agentID]?.banned == true {
             throw RPCError(code: .permissionDenied, message: "failed to attest: agent is banned")
