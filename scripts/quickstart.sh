@@ -1,63 +1,125 @@
 #!/usr/bin/env bash
-# The main job. Lineage's server and agent processes are not finished yet, so this runs the
-# parts that exist, end to end, on real files:
+# The main job: a Lineage server and agent on an embedded data directory, and a workload (this
+# shell's user) fetching its X.509-SVID over the Workload API.
 #   1. installs what is missing and builds the package (debug build, shared with the tests);
-#   2. validates a SPIRE-layout server configuration with `lineage-server validate`;
-#   3. writes identity events through the real Raft driver into an LMDB log under .data/quickstart,
-#      stops the writer with SIGKILL, and shows the log surviving: `log verify`, `log tail`, `log export`;
-#   4. runs the deterministic Raft simulator over a range of seeds.
-# When the server and agent land, this becomes: start both, register this user, fetch an SVID.
+#   2. starts `lineage-server run` (data under .data/quickstart/server, admin socket in /tmp);
+#   3. generates a join token with a node alias, registers this user (`unix:uid:<uid>`) under it;
+#   4. starts `lineage-agent run` with that token and the server's bundle;
+#   5. fetches and prints the workload's X.509-SVID with `lineage-agent api fetch x509`;
+#   6. keeps both running until Ctrl-C, printing the sockets and commands to try.
+# `scripts/quickstart.sh --exit` stops after step 5 (for tests and CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+EXIT_AFTER_FETCH=false
+[[ "${1:-}" == "--exit" ]] && EXIT_AFTER_FETCH=true
+
 scripts/setup.sh
-swift build
+swift build --product lineage-server
+swift build --product lineage-agent
 BIN=$(swift build --show-bin-path)
 
-DATA=.data/quickstart
-rm -rf "$DATA"
-mkdir -p "$DATA"
-cat > "$DATA/server.conf" <<'CONF'
+ROOT=$PWD/.data/quickstart
+RUN=/tmp/lineage-quickstart-$UID
+rm -rf "$ROOT" "$RUN"
+mkdir -p "$ROOT/server" "$ROOT/agent" "$RUN"
+SERVER_SOCKET=$RUN/server.sock
+AGENT_SOCKET=$RUN/agent.sock
+PORT=${LINEAGE_QUICKSTART_PORT:-8081}
+TD=example.org
+
+cat > "$ROOT/server.conf" <<CONF
 server {
     bind_address = "127.0.0.1"
-    bind_port = "8081"
-    trust_domain = "example.org"
-    data_dir = ".data/quickstart"
+    bind_port = "$PORT"
+    socket_path = "$SERVER_SOCKET"
+    trust_domain = "$TD"
+    data_dir = "$ROOT/server"
     log_level = "INFO"
     ca_ttl = "24h"
     default_x509_svid_ttl = "1h"
 }
-
 plugins {
-    DataStore "sql" {
-        plugin_data { database_type = "sqlite3" }
-    }
     KeyManager "disk" {
-        plugin_data { keys_path = ".data/quickstart/keys.pem" }
+        plugin_data { keys_path = "$ROOT/server/keys.json" }
     }
-    NodeAttestor "join_token" {}
+    NodeAttestor "join_token" {
+        plugin_data {}
+    }
 }
 CONF
-echo "== lineage-server validate -config $DATA/server.conf"
-"$BIN/lineage-server" validate -config "$DATA/server.conf"
 
-echo
-echo "== writing events through the Raft driver for 2 s, then SIGKILL"
-"$BIN/lineage-log-writer" "$DATA" 8 > "$DATA/acks.txt" &
-WRITER=$!
-sleep 2
-kill -9 "$WRITER"
-wait "$WRITER" 2>/dev/null || true
-echo "acknowledged events: $(grep -c '^ack ' "$DATA/acks.txt")"
-echo
-echo "== lineage-server log verify -dataDir $DATA"
-"$BIN/lineage-server" log verify -dataDir "$DATA"
-echo
-echo "== lineage-server log tail -dataDir $DATA -n 5"
-"$BIN/lineage-server" log tail -dataDir "$DATA" -n 5
-echo
-echo "== lineage-server log export -dataDir $DATA -from 2 -to 2"
-"$BIN/lineage-server" log export -dataDir "$DATA" -from 2 -to 2
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
 
-echo
-echo "== lineage-raft-sim --seeds 0..49 (3- and 5-node clusters with faults; checkers must stay quiet)"
-"$BIN/lineage-raft-sim" --seeds 0..49 --quiet && echo "50 seeds: no violations"
+echo "== starting lineage-server (log: $ROOT/server.log)"
+"$BIN/lineage-server" run -config "$ROOT/server.conf" > "$ROOT/server.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+    "$BIN/lineage-server" healthcheck -socketPath "$SERVER_SOCKET" > /dev/null 2>&1 && break
+    sleep 0.2
+done
+"$BIN/lineage-server" healthcheck -socketPath "$SERVER_SOCKET"
+
+NODE=spiffe://$TD/quickstart/node
+WORKLOAD=spiffe://$TD/quickstart/workload
+echo "== token generate -spiffeID $NODE"
+TOKEN=$("$BIN/lineage-server" token generate -spiffeID "$NODE" -socketPath "$SERVER_SOCKET" | sed -n 's/^Token: //p')
+echo "== entry create -parentID $NODE -spiffeID $WORKLOAD -selector unix:uid:$(id -u)"
+"$BIN/lineage-server" entry create -parentID "$NODE" -spiffeID "$WORKLOAD" -selector "unix:uid:$(id -u)" \
+    -socketPath "$SERVER_SOCKET"
+"$BIN/lineage-server" bundle show -socketPath "$SERVER_SOCKET" > "$ROOT/bundle.pem"
+
+cat > "$ROOT/agent.conf" <<CONF
+agent {
+    data_dir = "$ROOT/agent"
+    log_level = "INFO"
+    server_address = "127.0.0.1"
+    server_port = "$PORT"
+    socket_path = "$AGENT_SOCKET"
+    trust_bundle_path = "$ROOT/bundle.pem"
+    trust_domain = "$TD"
+}
+plugins {
+    NodeAttestor "join_token" {
+        plugin_data {}
+    }
+    KeyManager "disk" {
+        plugin_data { directory = "$ROOT/agent" }
+    }
+    WorkloadAttestor "unix" {
+        plugin_data {}
+    }
+}
+CONF
+
+echo "== starting lineage-agent (log: $ROOT/agent.log)"
+"$BIN/lineage-agent" run -config "$ROOT/agent.conf" -joinToken "$TOKEN" > "$ROOT/agent.log" 2>&1 &
+PIDS+=($!)
+
+echo "== lineage-agent api fetch x509 -socketPath $AGENT_SOCKET"
+for attempt in $(seq 1 100); do
+    if "$BIN/lineage-agent" api fetch x509 -socketPath "$AGENT_SOCKET" > "$ROOT/fetch.txt" 2>&1; then break; fi
+    if [[ $attempt == 100 ]]; then cat "$ROOT/fetch.txt" "$ROOT/agent.log"; exit 1; fi
+    sleep 0.2
+done
+cat "$ROOT/fetch.txt"
+
+if $EXIT_AFTER_FETCH; then
+    exit 0
+fi
+cat <<TEXT
+
+Lineage is running:
+  server admin socket  $SERVER_SOCKET   (agent API on 127.0.0.1:$PORT, data in $ROOT/server)
+  agent Workload API   $AGENT_SOCKET
+Try:
+  $BIN/lineage-agent api fetch x509 -socketPath $AGENT_SOCKET -write /tmp
+  $BIN/lineage-server entry show -socketPath $SERVER_SOCKET
+  $BIN/lineage-server log tail -dataDir $ROOT/server
+Press Ctrl-C to stop both.
+TEXT
+wait

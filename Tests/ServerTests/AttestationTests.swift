@@ -39,13 +39,35 @@ struct AttestationTests {
         return try await withGRPCClient(transport: transport) { client in try await body(client) }
     }
 
+    /// An mTLS client presenting `svid` (DER leaf) with `key`.
+    static func withSVIDClient<T: Sendable>(
+        _ server: ServerProcess, svid: Data, key: P256.Signing.PrivateKey,
+        _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
+    ) async throws -> T {
+        let bundle = try server.cli(["bundle", "show", "-socketPath", server.socketPath]).stdout
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .ipv4(address: "127.0.0.1", port: server.port),
+            transportSecurity: .mTLS(
+                certificateChain: [.bytes(Array(svid), format: .der)],
+                privateKey: .bytes(Array(key.pemRepresentation.utf8), format: .pem)
+            ) { config in
+                config.trustRoots = .certificates([.bytes(Array(bundle.utf8), format: .pem)])
+                config.serverCertificateVerification = .noHostnameVerification
+            })
+        return try await withGRPCClient(transport: transport) { client in try await body(client) }
+    }
+
     static func attest(_ client: GRPCClient<HTTP2ClientTransport.Posix>, token: String) async throws -> Spire_Api_Types_X509SVID {
+        try await attest(client, token: token, csr: try csr().der)
+    }
+
+    static func attest(_ client: GRPCClient<HTTP2ClientTransport.Posix>, token: String, csr: [UInt8]) async throws -> Spire_Api_Types_X509SVID {
         let agent = Spire_Api_Server_Agent_V1_Agent.Client(wrapping: client)
         var request = Spire_Api_Server_Agent_V1_AttestAgentRequest()
         var params = Spire_Api_Server_Agent_V1_AttestAgentRequest.Params()
         params.data.type = "join_token"
         params.data.payload = Data(token.utf8)
-        params.params.csr = Data(try csr().der)
+        params.params.csr = Data(csr)
         request.params = params
         let first = request
         return try await agent.attestAgent(
@@ -119,5 +141,81 @@ struct AttestationTests {
         #expect(try server.cli(["agent", "ban", "-spiffeID", agentID, "-socketPath", server.socketPath]).status == 0)
         let shown = try server.cli(["agent", "show", "-spiffeID", agentID, "-socketPath", server.socketPath]).stdout
         #expect(shown.contains("Banned"), "\(shown)")
+    }
+
+    @Test("agent calls: SVIDs only for authorized entries with the entry's ID (SPI-01-004); renewal retires the old serial; a banned agent is refused")
+    func agentCalls() async throws {
+        let server = try ServerProcess()
+        try await server.start()
+        let socket = ["-socketPath", server.socketPath]
+        let token = Self.token(from: try server.cli(["token", "generate", "-spiffeID", "spiffe://example.org/node-a"] + socket).stdout)
+        let created = try server.cli(["entry", "create", "-parentID", "spiffe://example.org/node-a", "-spiffeID",
+                                      "spiffe://example.org/web", "-selector", "unix:uid:1000", "-output", "json"] + socket)
+        let other = try server.cli(["entry", "create", "-parentID", "spiffe://example.org/somewhere-else", "-spiffeID",
+                                    "spiffe://example.org/db", "-selector", "unix:uid:1001", "-output", "json"] + socket)
+        let webID = try #require(Self.entryID(created.stdout))
+        let dbID = try #require(Self.entryID(other.stdout))
+
+        let agentKey = try Self.csr()
+        let svid = try await Self.withAgentClient(server) { try await Self.attest($0, token: token, csr: agentKey.der) }
+
+        // A CSR naming another SPIFFE ID gets the entry's ID anyway; an entry outside the agent's
+        // view gets an error and nothing signed.
+        let issuedBefore = try server.cli(["log", "export", "-dataDir", server.dataDir]).stdout.components(separatedBy: "X509SVIDIssued").count
+        let results = try await Self.withSVIDClient(server, svid: svid.certChain[0], key: agentKey.key) { client in
+            let svids = Spire_Api_Server_Svid_V1_SVID.Client(wrapping: client)
+            var request = Spire_Api_Server_Svid_V1_BatchNewX509SVIDRequest()
+            for entry in [webID, dbID] {
+                var params = Spire_Api_Server_Svid_V1_NewX509SVIDParams()
+                params.entryID = entry
+                params.csr = Data(try Self.csr(uri: "spiffe://example.org/spire/server").der)
+                request.params.append(params)
+            }
+            return try await svids.batchNewX509SVID(request).results
+        }
+        #expect(results.count == 2)
+        #expect(results[0].status.code == 0, "\(results[0].status) web=\(webID)")
+        let leaf = try Certificate(derEncoded: Array(results[0].svid.certChain[0]))
+        let names = try #require(try leaf.extensions.subjectAlternativeNames)
+        #expect(Array(names) == [.uniformResourceIdentifier("spiffe://example.org/web")])
+        #expect(results[1].status.code == Int32(RPCError.Code.notFound.rawValue), "\(results[1].status)")
+        #expect(results[1].svid.certChain.isEmpty)
+        let issuedAfter = try server.cli(["log", "export", "-dataDir", server.dataDir]).stdout.components(separatedBy: "X509SVIDIssued").count
+        #expect(issuedAfter == issuedBefore + 1, "exactly one SVID signed")
+
+        // Renewal: the new SVID becomes current on first use; the old serial is refused after.
+        let renewedKey = try Self.csr()
+        let renewed = try await Self.withSVIDClient(server, svid: svid.certChain[0], key: agentKey.key) { client in
+            var request = Spire_Api_Server_Agent_V1_RenewAgentRequest()
+            request.params.csr = Data(renewedKey.der)
+            return try await Spire_Api_Server_Agent_V1_Agent.Client(wrapping: client).renewAgent(request).svid
+        }
+        let bundle = { @Sendable (client: GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Int in
+            var request = Spire_Api_Server_Svid_V1_BatchNewX509SVIDRequest()
+            var params = Spire_Api_Server_Svid_V1_NewX509SVIDParams()
+            params.entryID = webID
+            params.csr = Data(try Self.csr().der)
+            request.params = [params]
+            return try await Spire_Api_Server_Svid_V1_SVID.Client(wrapping: client).batchNewX509SVID(request).results.count
+        }
+        #expect(try await Self.withSVIDClient(server, svid: renewed.certChain[0], key: renewedKey.key, bundle) == 1)
+        let stale = await #expect(throws: RPCError.self) {
+            try await Self.withSVIDClient(server, svid: svid.certChain[0], key: agentKey.key, bundle)
+        }
+        #expect(stale?.code == .permissionDenied)
+
+        // A banned agent can do nothing, and cannot attest again.
+        let agentID = "spiffe://example.org\(svid.id.path)"
+        #expect(try server.cli(["agent", "ban", "-spiffeID", agentID] + socket).status == 0)
+        let banned = await #expect(throws: RPCError.self) {
+            try await Self.withSVIDClient(server, svid: renewed.certChain[0], key: renewedKey.key, bundle)
+        }
+        #expect(banned?.code == .permissionDenied)
+    }
+
+    /// The entry ID from `entry create -output json`.
+    static func entryID(_ json: String) -> String? {
+        guard let range = json.range(of: #""id": *"([^"]+)""#, options: .regularExpression) else { return nil }
+        return json[range].split(separator: "\"").last.map(String.init)
     }
 }
