@@ -29,7 +29,7 @@ struct AttestationTests {
     static func withAgentClient<T: Sendable>(
         _ server: ServerProcess, _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
     ) async throws -> T {
-        let bundle = try server.cli(["bundle", "show", "-socketPath", server.socketPath]).stdout
+        let bundle = try await server.cli(["bundle", "show", "-socketPath", server.socketPath]).stdout
         let transport = try HTTP2ClientTransport.Posix(
             target: .ipv4(address: "127.0.0.1", port: server.port),
             transportSecurity: .tls { config in
@@ -44,7 +44,7 @@ struct AttestationTests {
         _ server: ServerProcess, svid: Data, key: P256.Signing.PrivateKey,
         _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
     ) async throws -> T {
-        let bundle = try server.cli(["bundle", "show", "-socketPath", server.socketPath]).stdout
+        let bundle = try await server.cli(["bundle", "show", "-socketPath", server.socketPath]).stdout
         let transport = try HTTP2ClientTransport.Posix(
             target: .ipv4(address: "127.0.0.1", port: server.port),
             transportSecurity: .mTLS(
@@ -90,7 +90,7 @@ struct AttestationTests {
     func joinTokenRace() async throws {
         let server = try ServerProcess()
         try await server.start()
-        let generated = try server.cli(["token", "generate", "-socketPath", server.socketPath])
+        let generated = try await server.cli(["token", "generate", "-socketPath", server.socketPath])
         let token = Self.token(from: generated.stdout)
         let outcomes = try await Self.withAgentClient(server) { client in
             await withTaskGroup(of: Result<Spire_Api_Types_X509SVID, any Error>.self) { group in
@@ -113,13 +113,13 @@ struct AttestationTests {
             // The agent SVID verifies against the bundle (openssl as the independent checker).
             let pem = "-----BEGIN CERTIFICATE-----\n\(svid.certChain[0].base64EncodedString(options: .lineLength64Characters))\n-----END CERTIFICATE-----\n"
             try pem.write(toFile: server.directory + "/agent.pem", atomically: true, encoding: .utf8)
-            try server.cli(["bundle", "show", "-socketPath", server.socketPath]).stdout
+            try await server.cli(["bundle", "show", "-socketPath", server.socketPath]).stdout
                 .write(toFile: server.directory + "/bundle.pem", atomically: true, encoding: .utf8)
-            let verify = try ServerProcess.run(
+            let verify = try await ServerProcess.run(
                 "/usr/bin/openssl", ["verify", "-CAfile", server.directory + "/bundle.pem", server.directory + "/agent.pem"])
             #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
         }
-        let agents = try server.cli(["agent", "count", "-socketPath", server.socketPath])
+        let agents = try await server.cli(["agent", "count", "-socketPath", server.socketPath])
         #expect(agents.stdout.contains("1 attested agent"), "\(agents.stdout)")
         // Used once, gone for good.
         await #expect(throws: RPCError.self) { try await Self.withAgentClient(server) { try await Self.attest($0, token: token) } }
@@ -134,12 +134,12 @@ struct AttestationTests {
         }
         #expect(error?.code == .permissionDenied)
 
-        let generated = try server.cli(["token", "generate", "-socketPath", server.socketPath])
+        let generated = try await server.cli(["token", "generate", "-socketPath", server.socketPath])
         let token = Self.token(from: generated.stdout)
         let svid = try await Self.withAgentClient(server) { try await Self.attest($0, token: token) }
         let agentID = "spiffe://\(svid.id.trustDomain)\(svid.id.path)"
-        #expect(try server.cli(["agent", "ban", "-spiffeID", agentID, "-socketPath", server.socketPath]).status == 0)
-        let shown = try server.cli(["agent", "show", "-spiffeID", agentID, "-socketPath", server.socketPath]).stdout
+        #expect(try await server.cli(["agent", "ban", "-spiffeID", agentID, "-socketPath", server.socketPath]).status == 0)
+        let shown = try await server.cli(["agent", "show", "-spiffeID", agentID, "-socketPath", server.socketPath]).stdout
         #expect(shown.contains("Banned"), "\(shown)")
     }
 
@@ -148,10 +148,10 @@ struct AttestationTests {
         let server = try ServerProcess()
         try await server.start()
         let socket = ["-socketPath", server.socketPath]
-        let token = Self.token(from: try server.cli(["token", "generate", "-spiffeID", "spiffe://example.org/node-a"] + socket).stdout)
-        let created = try server.cli(["entry", "create", "-parentID", "spiffe://example.org/node-a", "-spiffeID",
+        let token = Self.token(from: try await server.cli(["token", "generate", "-spiffeID", "spiffe://example.org/node-a"] + socket).stdout)
+        let created = try await server.cli(["entry", "create", "-parentID", "spiffe://example.org/node-a", "-spiffeID",
                                       "spiffe://example.org/web", "-selector", "unix:uid:1000", "-output", "json"] + socket)
-        let other = try server.cli(["entry", "create", "-parentID", "spiffe://example.org/somewhere-else", "-spiffeID",
+        let other = try await server.cli(["entry", "create", "-parentID", "spiffe://example.org/somewhere-else", "-spiffeID",
                                     "spiffe://example.org/db", "-selector", "unix:uid:1001", "-output", "json"] + socket)
         let webID = try #require(Self.entryID(created.stdout))
         let dbID = try #require(Self.entryID(other.stdout))
@@ -161,7 +161,7 @@ struct AttestationTests {
 
         // A CSR naming another SPIFFE ID gets the entry's ID anyway; an entry outside the agent's
         // view gets an error and nothing signed.
-        let issuedBefore = try server.cli(["log", "export", "-dataDir", server.dataDir]).stdout.components(separatedBy: "X509SVIDIssued").count
+        let issuedBefore = try await server.cli(["log", "export", "-dataDir", server.dataDir]).stdout.components(separatedBy: "X509SVIDIssued").count
         let results = try await Self.withSVIDClient(server, svid: svid.certChain[0], key: agentKey.key) { client in
             let svids = Spire_Api_Server_Svid_V1_SVID.Client(wrapping: client)
             var request = Spire_Api_Server_Svid_V1_BatchNewX509SVIDRequest()
@@ -180,7 +180,7 @@ struct AttestationTests {
         #expect(Array(names) == [.uniformResourceIdentifier("spiffe://example.org/web")])
         #expect(results[1].status.code == Int32(RPCError.Code.notFound.rawValue), "\(results[1].status)")
         #expect(results[1].svid.certChain.isEmpty)
-        let issuedAfter = try server.cli(["log", "export", "-dataDir", server.dataDir]).stdout.components(separatedBy: "X509SVIDIssued").count
+        let issuedAfter = try await server.cli(["log", "export", "-dataDir", server.dataDir]).stdout.components(separatedBy: "X509SVIDIssued").count
         #expect(issuedAfter == issuedBefore + 1, "exactly one SVID signed")
 
         // Renewal: the new SVID becomes current on first use; the old serial is refused after.
@@ -206,7 +206,7 @@ struct AttestationTests {
 
         // A banned agent can do nothing, and cannot attest again.
         let agentID = "spiffe://example.org\(svid.id.path)"
-        #expect(try server.cli(["agent", "ban", "-spiffeID", agentID] + socket).status == 0)
+        #expect(try await server.cli(["agent", "ban", "-spiffeID", agentID] + socket).status == 0)
         let banned = await #expect(throws: RPCError.self) {
             try await Self.withSVIDClient(server, svid: renewed.certChain[0], key: renewedKey.key, bundle)
         }

@@ -49,13 +49,8 @@ struct CrashRecoveryTests {
                 acknowledged[String(fields[1])] = index
             }
 
-            let verify = Process()
-            verify.executableURL = URL(fileURLWithPath: server)
-            verify.arguments = ["log", "verify", "-dataDir", dataDir]
-            verify.standardOutput = FileHandle.nullDevice
-            try verify.run()
-            verify.waitUntilExit()
-            #expect(verify.terminationStatus == 0, "round \(round): log verify failed")
+            let verify = try await ServerProcess.run(server, ["log", "verify", "-dataDir", dataDir])
+            #expect(verify.status == 0, "round \(round): log verify failed: \(verify.stderr)")
 
             let store = try LogStore(directory: DataDirectory.logStore(dataDir), options: .readOnly)
             var found: [String: [UInt64]] = [:]
@@ -87,13 +82,8 @@ struct CrashRecoveryTests {
         for copy in 0..<3 {
             let out = dataDir + "-copy-\(copy)"
             defer { try? FileManager.default.removeItem(atPath: out) }
-            let backup = Process()
-            backup.executableURL = URL(fileURLWithPath: server)
-            backup.arguments = ["log", "backup", "-dataDir", dataDir, "-out", out]
-            backup.standardOutput = FileHandle.nullDevice
-            try backup.run()
-            backup.waitUntilExit()
-            #expect(backup.terminationStatus == 0, "backup \(copy) failed")
+            let backup = try await ServerProcess.run(server, ["log", "backup", "-dataDir", dataDir, "-out", out])
+            #expect(backup.status == 0, "backup \(copy) failed: \(backup.stderr)")
             // One committed state: the applied index, the projection and the log agree.
             let store = try LogStore(directory: DataDirectory.logStore(out))
             #expect(try LogHistory.verify(store).isEmpty)

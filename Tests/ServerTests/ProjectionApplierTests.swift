@@ -194,27 +194,20 @@ struct ProjectionApplierTests {
             var damaged = original
             damaged[offset + needle.count - 1] ^= 0x01
             try Data(damaged).write(to: URL(fileURLWithPath: dataFile))
-            let (status, output) = try Self.run(server, ["log", "verify", "-dataDir", directory])
+            let (status, output) = try await Self.run(server, ["log", "verify", "-dataDir", directory])
             #expect(status == 0 || status == 1, "log verify must report, not crash: \(output)")
             if status != 0 { reports.append(output) }
         }
         try Data(original).write(to: URL(fileURLWithPath: dataFile))
         try Data(seal).write(to: URL(fileURLWithPath: dataFile + ".seal"))
-        #expect(try Self.run(server, ["log", "verify", "-dataDir", directory]).status == 0)
+        #expect(try await Self.run(server, ["log", "verify", "-dataDir", directory]).status == 0)
         #expect(reports.contains { $0.contains("log[") }, "\(reports)")
         #expect(reports.contains { $0.contains("identity.entries") }, "\(reports)")
     }
 
-    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let result = try await ServerProcess.run(executable, arguments)
+        return (result.status, result.stdout + result.stderr)
     }
+
 }

@@ -58,7 +58,7 @@ final class ServerProcess: @unchecked Sendable {
         self.process = process
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
-            if try cli(["healthcheck", "-socketPath", socketPath]).status == 0 { return }
+            if try await cli(["healthcheck", "-socketPath", socketPath]).status == 0 { return }
             guard process.isRunning else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "lineage-server exited at start"]) }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -74,11 +74,21 @@ final class ServerProcess: @unchecked Sendable {
 
     /// Runs `lineage-server ARGS…` and returns its exit status and output.
     @discardableResult
-    func cli(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        try Self.run(executable, arguments)
+    func cli(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await Self.run(executable, arguments)
     }
 
-    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// Runs a process to completion on a GCD thread: waiting for a child must not hold one of
+    /// the few cooperative threads that every other async test of the run shares.
+    static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try runBlocking(executable, arguments) })
+            }
+        }
+    }
+
+    private static func runBlocking(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
