@@ -1,6 +1,9 @@
 import Agent
 import Config
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Testing
