@@ -24,7 +24,7 @@ public struct AgentSVIDStore: Sendable {
         self.directory = directory
     }
 
-    public struct Stored: Sendable {
+    public struct Stored: Sendable, Equatable {
         public let svid: X509SVID
         public let reattestable: Bool
     }

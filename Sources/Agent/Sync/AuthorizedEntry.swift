@@ -162,4 +162,8 @@ public struct SyncError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(code.rawValue): \(reason)" }
+
+    /// Equal by code only (as swift-certificates' `CertificateError`), so tests match kinds.
+    public static func == (lhs: SyncError, rhs: SyncError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }
