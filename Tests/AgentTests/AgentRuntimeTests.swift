@@ -150,6 +150,31 @@ struct AgentRuntimeTests {
         }
     }
 
+    @Test("a dropped sync stream is resumed from the last revision, not from a snapshot")
+    func syncResumes() async throws {
+        let authority = try TestAuthority("example.org")
+        let fake = try FakeLineageServer(authority: authority)
+        fake.addJoinToken("token-7")
+        let agentID = try authority.id("/spire/agent/join_token/token-7")
+        fake.upsert([try fake.entry("e1", path: "/a", parent: agentID, selectors: [Self.me])])
+        let directory = try AgentHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await fake.serve { port in
+            let configuration = AgentHarness.configuration(authority: authority, port: port, directory: directory, token: "token-7")
+            try await AgentHarness.with(configuration, directory: directory) { harness in
+                try await eventually("agent ready", timeout: .seconds(30)) { harness.runtime.cache.isReady }
+                let revision = harness.runtime.cache.revision
+                fake.dropWatchers()
+                try await eventually("a second watch", timeout: .seconds(30)) { fake.state.withLock { $0.watchRequests.count } >= 2 }
+                #expect(fake.state.withLock { $0.watchRequests } .prefix(2) == [0, revision])
+                fake.upsert([try fake.entry("e2", path: "/b", parent: agentID, selectors: [Self.me])])
+                try await eventually("e2 served after the reconnect", timeout: .seconds(30)) {
+                    try await harness.fetchX509().svids.count == 2
+                }
+            }
+        }
+    }
+
     @Test("a restart reuses the stored agent SVID (no second attestation); files are 0600 in a 0700 directory")
     func restartReusesStoredSVID() async throws {
         let authority = try TestAuthority("example.org")

@@ -41,6 +41,8 @@ final class FakeLineageServer: Sendable {
         var agentTTL: TimeInterval = 3_600
         var svidTTL: TimeInterval = 600
         var failNextBatch = false
+        /// `from_revision` of every WatchAuthorizedEntries call, in order.
+        var watchRequests: [UInt64] = []
     }
 
     let authority: TestAuthority
@@ -107,6 +109,9 @@ final class FakeLineageServer: Sendable {
     // MARK: - Test controls
 
     func addJoinToken(_ token: String) { state.withLock { _ = $0.joinTokens.insert(token) } }
+
+    /// Ends every open sync stream (as a server restart or a slow-consumer cut would).
+    func dropWatchers() { finishWatchers() }
 
     func refuse(_ agent: SPIFFEID) { state.withLock { _ = $0.refusedAgents.insert(agent) } }
 
@@ -349,6 +354,7 @@ private struct SyncService: Lineage_Api_V1_AgentSync.SimpleServiceProtocol {
         response: RPCWriter<Lineage_Api_V1_WatchAuthorizedEntriesResponse>, context: ServerContext
     ) async throws {
         _ = try await fake.callerAgent(context)
+        fake.state.withLock { $0.watchRequests.append(request.fromRevision) }
         try await fake.watch(from: request.fromRevision, writer: response)
     }
 }
