@@ -64,7 +64,7 @@ struct FetchX509Command: AsyncParsableCommand {
             let start = ContinuousClock.now
             let response = try await socket.client.fetchX509()
             let elapsed = ContinuousClock.now - start
-            if response.svids.isEmpty { throw CLIError("workload response contains no svids") }
+            try await WorkloadAPIText.verify(response)
             switch output {
             case .json: print(try WorkloadAPIText.json(response), terminator: "")
             case .pretty:
@@ -147,9 +147,4 @@ struct ValidateJWTCommand: AsyncParsableCommand {
             }
         }
     }
-}
-
-struct CLIError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

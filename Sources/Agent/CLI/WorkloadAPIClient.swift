@@ -148,6 +148,21 @@ public enum WorkloadAPIText {
         return out + "\n"
     }
 
+    /// SPIRE's `api fetch x509` checks before printing: every SVID parses (key matches leaf) and
+    /// verifies against the bundle it came with.
+    public static func verify(_ response: WorkloadAPI_X509SVIDResponse, at time: Date = Date()) async throws {
+        guard !response.svids.isEmpty else { throw WorkloadAPIClientError("workload response contains no svids") }
+        for svid in response.svids {
+            do {
+                let parsed = try X509SVID(derEncoded: Array(svid.x509Svid), privateKey: Array(svid.x509SvidKey))
+                let bundle = try X509Bundle(trustDomain: parsed.id.trustDomain, derEncoded: Array(svid.bundle))
+                _ = try await parsed.verify(bundles: bundle, at: time)
+            } catch {
+                throw WorkloadAPIClientError("\"\(svid.spiffeID)\" SVID failed verification against bundle: \(error)")
+            }
+        }
+    }
+
     /// `api fetch x509 -write DIR`: svid.N.pem (chain), svid.N.key (PKCS#8, 0600), bundle.N.pem,
     /// federated_bundle.N.M.pem; returns SPIRE's progress lines.
     public static func write(_ response: WorkloadAPI_X509SVIDResponse, to directory: String) throws -> String {
@@ -205,4 +220,9 @@ public enum WorkloadAPIText {
     public static func json(_ message: some SwiftProtobuf.Message) throws -> String {
         try message.jsonString() + "\n"
     }
+}
+
+public struct WorkloadAPIClientError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
