@@ -116,11 +116,25 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Runtime: the kernel's word on who is calling over a Unix socket (SO_PEERCRED, pidfd),
+        // handed to gRPC handlers; used by the agent's Workload API and the server's admin socket.
+        .target(
+            name: "PeerTracking",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Runtime: node attestation, sync, SVID cache, unix workload attestation, Workload API, SDS.
         .target(
             name: "Agent",
             dependencies: [
-                "SPIFFE", "Config", "Attestation", "Wire", "GRPCHealth",
+                "SPIFFE", "Config", "Attestation", "Wire", "GRPCHealth", "PeerTracking",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -138,7 +152,23 @@ let package = Package(
         // Runtime: the Raft driver over LMDB, cluster transport, APIs, CA (grows with the server).
         .target(
             name: "Server",
-            dependencies: ["Consensus", "LogStore", "IdentityModel", "Projections", "ChangeFeed", "SPIFFE", "Config"],
+            dependencies: [
+                "Consensus", "LogStore", "IdentityModel", "Projections", "ChangeFeed", "SPIFFE", "Config",
+                "Authority", "KeyStore", "Attestation", "Wire", "GRPCHealth", "PeerTracking",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            ],
             swiftSettings: strictSettings
         ),
         // Test helper: a process that writes events through the real driver until it is killed.
@@ -176,10 +206,27 @@ let package = Package(
             path: "bench/store",
             swiftSettings: strictSettings
         ),
+        // The admin CLI verbs (entry, token, bundle, agent, mint, localauthority, healthcheck): gRPC
+        // clients of SPIRE's server API on the admin socket.
+        .target(
+            name: "ServerCLI",
+            dependencies: [
+                "Wire", "SPIFFE", "CLISupport", "Config",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "lineage-server",
             dependencies: [
-                "SPIFFE", "Config", "CLISupport", "Server", "LogStore", "IdentityModel", "Projections",
+                "SPIFFE", "Config", "CLISupport", "Server", "LogStore", "IdentityModel", "Projections", "ServerCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -192,6 +239,20 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ServerCLITests",
+            dependencies: [
+                "ServerCLI", "Wire", "SPIFFE",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: strictSettings
         ),
@@ -209,7 +270,7 @@ let package = Package(
         .testTarget(
             name: "AgentTests",
             dependencies: [
-                "Agent", "Wire", "Attestation", "Config", "SPIFFE", "Authority",
+                "Agent", "PeerTracking", "Wire", "Attestation", "Config", "SPIFFE", "Authority",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -265,7 +326,14 @@ let package = Package(
             name: "ConsensusTests", dependencies: ["Consensus", "ConsensusSimulation"], swiftSettings: strictSettings),
         .testTarget(
             name: "ServerTests",
-            dependencies: ["Server", "Consensus", "LogStore", "IdentityModel", "Projections", "ChangeFeed", "SPIFFE"],
+            dependencies: [
+                "Server", "Consensus", "LogStore", "IdentityModel", "Projections", "ChangeFeed", "SPIFFE", "Wire",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "ProjectionsTests",

@@ -18,6 +18,9 @@ public struct IdentityState: Equatable, Sendable {
 
     public internal(set) var agents: [SPIFFEID: AgentRecord] = [:]
     public internal(set) var joinTokens: [SHA256Digest: JoinTokenRecord] = [:]
+    /// `joinTokens` by expiry (derived, never stored), kept in step by `insertJoinToken` and
+    /// `removeExpiredJoinTokens`.
+    var joinTokenExpiries = ExpiryQueue()
 
     /// The CA journal, per server and authority.
     public internal(set) var x509Authorities: [AuthorityReference: X509AuthorityRecord] = [:]
@@ -30,6 +33,25 @@ public struct IdentityState: Equatable, Sendable {
 
     /// The empty state, before the first log entry.
     public init() {}
+
+    // MARK: - Join tokens
+
+    /// Adds a token that is not present yet.
+    mutating func insertJoinToken(_ record: JoinTokenRecord) {
+        precondition(joinTokens[record.token.tokenSHA256] == nil, "join token inserted twice")
+        joinTokens[record.token.tokenSHA256] = record
+        joinTokenExpiries.insert(.init(expiresAt: record.token.expiresAt, token: record.token.tokenSHA256))
+    }
+
+    /// Removes every token expired at `now`; returns their hashes in byte order.
+    mutating func removeExpiredJoinTokens(at now: Timestamp) -> [SHA256Digest] {
+        let expired = joinTokenExpiries.removeExpired(at: now).map(\.token)
+        for hash in expired {
+            let removed = joinTokens.removeValue(forKey: hash)
+            precondition(removed != nil, "join token expiry queue out of step with the tokens")
+        }
+        return expired.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+    }
 
     // MARK: - Entry indexes
 
@@ -69,7 +91,7 @@ public struct IdentityState: Equatable, Sendable {
 
     /// The entry SPIRE would call a duplicate of `entry`: same SPIFFE ID, same parent ID, same
     /// selector set (order and multiplicity ignored), other than `entry` itself.
-    func similarEntry(to entry: RegistrationEntry) -> RegistrationEntryID? {
+    public func similarEntry(to entry: RegistrationEntry) -> RegistrationEntryID? {
         guard let candidates = entriesBySPIFFEID[entry.spiffeID] else { return nil }
         let selectors = Set(entry.selectors)
         return candidates.sorted().first { id in

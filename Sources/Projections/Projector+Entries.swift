@@ -43,17 +43,13 @@ extension Projector {
     /// without a background sweeper (which would need a clock).
     static func createJoinToken(_ token: JoinToken, now: Timestamp, in state: inout IdentityState) -> ApplyOutcome {
         if state.joinTokens[token.tokenSHA256] != nil { return .rejected(.joinTokenExists(token.tokenSHA256)) }
-        let expired = state.joinTokens.values.filter { $0.token.expiresAt <= now }.map(\.token.tokenSHA256)
-        if state.joinTokens.count - expired.count >= Limits.joinTokensMax {
+        let expiredCount = state.joinTokenExpiries.countExpired(at: now)
+        if state.joinTokens.count - expiredCount >= Limits.joinTokensMax {
             return .rejected(.limitReached("joinTokensMax"))
         }
-        var changes: [Change] = []
-        for hash in expired.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) }) {
-            state.joinTokens[hash] = nil
-            changes.append(.joinTokenRemoved(hash))
-        }
+        var changes = state.removeExpiredJoinTokens(at: now).map(Change.joinTokenRemoved)
         let record = JoinTokenRecord(token: token)
-        state.joinTokens[token.tokenSHA256] = record
+        state.insertJoinToken(record)
         changes.append(.joinTokenUpserted(record))
         return .applied(changes)
     }

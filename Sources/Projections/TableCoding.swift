@@ -146,7 +146,7 @@ enum TableCoding {
                     throw .malformedRow(table: name, reason: "consuming agent: \(error)")
                 }
             }
-            state.joinTokens[token.tokenSHA256] = JoinTokenRecord(token: token, consumedBy: holder)
+            state.insertJoinToken(JoinTokenRecord(token: token, consumedBy: holder))
         case .x509Authorities, .jwtAuthorities:
             let (phaseByte, tainted, revoked, descriptorBytes) = try rowFields { (reader) throws(RowFormat.Failure) in
                 (try reader.byte(), try reader.flag(), try reader.flag(), try reader.field())

@@ -150,3 +150,11 @@ struct SPIFFESigningCertificatePolicy: VerifierPolicy, Sendable {
         return .meetsPolicy
     }
 }
+
+extension X509SVID {
+    /// The SPIFFE ID of an X509-SVID leaf, after the leaf rules of X509-SVID.md §4/§5 (no chain
+    /// check: use it on a leaf whose chain was verified already, e.g. by a TLS handshake).
+    public static func spiffeID(of leaf: Certificate) throws(SPIFFEError) -> SPIFFEID {
+        try X509SVIDRules.checkLeaf(leaf)
+    }
+}

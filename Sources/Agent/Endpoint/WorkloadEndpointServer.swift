@@ -3,6 +3,7 @@ import Foundation
 import GRPCCore
 import GRPCHealth
 import GRPCNIOTransportHTTP2
+import PeerTracking
 import Wire
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import Attestation
 import GRPCCore
+import PeerTracking
 
 /// Tells which workload is calling: the peer tracker names the connecting process, the unix
 /// workload attestor turns it into selectors. Anything that goes wrong is Unavailable

@@ -5,6 +5,7 @@ import Foundation
 
 #if canImport(Glibc)
 import Glibc
+import PeerTracking
 #endif
 
 /// SPIRE's `unix` workload attestor: turns the calling process into selectors.

@@ -1,4 +1,5 @@
 import Consensus
+import Foundation
 import IdentityModel
 import LogStore
 import Projections
@@ -50,16 +51,21 @@ public enum LogReplay {
         }
         var to: UInt64?
         if case .index(let index) = target { to = index }
-        try LogHistory.forEachRecord(in: store, from: result.throughIndex + 1, to: to) { record in
-            if let envelope = record.envelope {
-                if case .time(let time) = target, envelope.issuedAt > time { return false }
-                switch Projector.apply(envelope, at: LogIndex(record.index), to: &result.state) {
-                case .applied: result.appliedEvents += 1
-                case .rejected: result.rejectedEvents += 1
+        // Reading and decoding cost about as much as folding, so a second thread decodes the
+        // next batches while this one folds.
+        let pipeline = RecordPipeline(store: store, from: result.throughIndex + 1, to: to)
+        defer { pipeline.finish() }
+        folding: while let batch = try pipeline.next() {
+            for record in batch {
+                if let envelope = record.envelope {
+                    if case .time(let time) = target, envelope.issuedAt > time { break folding }
+                    switch Projector.apply(envelope, at: LogIndex(record.index), to: &result.state) {
+                    case .applied: result.appliedEvents += 1
+                    case .rejected: result.rejectedEvents += 1
+                    }
                 }
+                result.throughIndex = record.index
             }
-            result.throughIndex = record.index
-            return true
         }
         return result
     }
@@ -86,5 +92,82 @@ public enum LogReplay {
             return "table \(table): row \(keyText(key)) \(what) (replayed through index \(appliedIndex))"
         }
         return nil
+    }
+}
+
+/// Log records read and decoded on their own thread, handed over in bounded batches.
+///
+/// The store is used by the producer thread only, from `init` until `finish()` returns; the
+/// caller must not touch it in between (hence `@unchecked Sendable`).
+final class RecordPipeline: @unchecked Sendable {
+    static let batchRecords = 4096
+    /// Batches decoded ahead of the folding; bounds memory to depth × batchRecords records.
+    static let depth = 4
+
+    private let condition = NSCondition()
+    private var ready: [[LogHistory.Record]] = []
+    private var producerDone = false
+    private var stopRequested = false
+    private var failure: (any Error)?
+
+    /// The store crosses to the producer thread; see the type's comment for why that is safe.
+    private struct StoreHandle: @unchecked Sendable { let store: LogStore }
+
+    init(store: LogStore, from: UInt64, to: UInt64?) {
+        let handle = StoreHandle(store: store)
+        let thread = Thread { [self] in
+            let store = handle.store
+            var batch: [LogHistory.Record] = []
+            batch.reserveCapacity(Self.batchRecords)
+            do {
+                try LogHistory.forEachRecord(in: store, from: from, to: to) { record in
+                    batch.append(record)
+                    guard batch.count == Self.batchRecords else { return true }
+                    defer { batch.removeAll(keepingCapacity: true) }
+                    return hand(batch)
+                }
+                if !batch.isEmpty { _ = hand(batch) }
+            } catch {
+                condition.withLock { failure = error }
+            }
+            condition.withLock {
+                producerDone = true
+                condition.broadcast()
+            }
+        }
+        thread.start()
+    }
+
+    /// Waits for room, then queues `batch`; false when the consumer stopped.
+    private func hand(_ batch: [LogHistory.Record]) -> Bool {
+        condition.withLock {
+            while ready.count >= Self.depth && !stopRequested { condition.wait() }
+            guard !stopRequested else { return false }
+            ready.append(batch)
+            condition.broadcast()
+            return true
+        }
+    }
+
+    /// The next batch in log order; nil at the end. Rethrows the producer's failure.
+    func next() throws -> [LogHistory.Record]? {
+        try condition.withLock {
+            while ready.isEmpty && !producerDone { condition.wait() }
+            if !ready.isEmpty {
+                condition.broadcast()
+                return ready.removeFirst()
+            }
+            if let failure { throw failure }
+            return nil
+        }
+    }
+
+    /// Stops the producer and waits until it no longer uses the store.
+    func finish() {
+        condition.withLock {
+            stopRequested = true
+            condition.broadcast()
+            while !producerDone { condition.wait() }
+        }
     }
 }

@@ -1,0 +1,164 @@
+import Foundation
+import GRPCCore
+import IdentityModel
+import Projections
+import Wire
+
+/// SPIRE's `spire.api.server.localauthority.v1.LocalAuthority`: this server's authorities,
+/// moved by hand (`lineage-server localauthority x509|jwt prepare|activate|taint|revoke`).
+struct LocalAuthorityService: Spire_Api_Server_Localauthority_V1_LocalAuthority.SimpleServiceProtocol {
+    typealias State = Spire_Api_Server_Localauthority_V1_AuthorityState
+    let api: ServerAPI
+
+    private enum Kind { case x509, jwt }
+
+    private func states(_ kind: Kind) -> [(id: String, phase: AuthorityPhase, expires: Int64, revoked: Bool)] {
+        let state = api.log.state
+        let server = api.log.nodeName
+        switch kind {
+        case .x509:
+            return state.x509Authorities.values.filter { $0.reference.serverNodeName == server }.map {
+                ($0.reference.authorityID.rawValue, $0.phase, $0.descriptor.notAfter.millisecondsSinceEpoch / 1000, $0.revoked)
+            }
+        case .jwt:
+            return state.jwtAuthorities.values.filter { $0.reference.serverNodeName == server }.map {
+                ($0.reference.authorityID.rawValue, $0.phase, $0.descriptor.notAfter.millisecondsSinceEpoch / 1000, $0.revoked)
+            }
+        }
+    }
+
+    private func state(_ kind: Kind, id: String) -> State? {
+        states(kind).first { $0.id == id }.map { Self.wire($0.id, $0.expires) }
+    }
+
+    private static func wire(_ id: String, _ expires: Int64) -> State {
+        var state = State()
+        state.authorityID = id
+        state.expiresAt = expires
+        return state
+    }
+
+    private func get(_ kind: Kind) throws -> Spire_Api_Server_Localauthority_V1_GetAuthorityStateResponse {
+        try admin()
+        var response = Spire_Api_Server_Localauthority_V1_GetAuthorityStateResponse()
+        let all = states(kind).filter { !$0.revoked }
+        if let active = all.first(where: { $0.phase == .active }) { response.active = Self.wire(active.id, active.expires) }
+        if let prepared = all.filter({ $0.phase == .prepared }).max(by: { $0.expires < $1.expires }) {
+            response.prepared = Self.wire(prepared.id, prepared.expires)
+        }
+        if let old = all.filter({ $0.phase == .old }).max(by: { $0.expires < $1.expires }) { response.old = Self.wire(old.id, old.expires) }
+        return response
+    }
+
+    private func authorityID(_ raw: String) throws -> AuthorityID {
+        guard !raw.isEmpty else { throw RPCError(code: .invalidArgument, message: "no authority ID provided") }
+        do {
+            return try AuthorityID(raw)
+        } catch {
+            throw RPCError(code: .invalidArgument, message: "invalid authority ID \"\(raw)\": \(error)")
+        }
+    }
+
+    private func run(_ body: () async throws -> Void) async throws {
+        try admin()
+        do {
+            try await body()
+        } catch {
+            throw APIError.from(error).rpcError
+        }
+    }
+
+    func getJWTAuthorityState(request: Spire_Api_Server_Localauthority_V1_GetAuthorityStateRequest, context: ServerContext) async throws
+        -> Spire_Api_Server_Localauthority_V1_GetAuthorityStateResponse { try get(.jwt) }
+
+    func getX509AuthorityState(request: Spire_Api_Server_Localauthority_V1_GetAuthorityStateRequest, context: ServerContext) async throws
+        -> Spire_Api_Server_Localauthority_V1_GetAuthorityStateResponse { try get(.x509) }
+
+    func prepareJWTAuthority(request: Spire_Api_Server_Localauthority_V1_PrepareAuthorityRequest, context: ServerContext) async throws
+        -> Spire_Api_Server_Localauthority_V1_PrepareAuthorityResponse
+    {
+        var reference: AuthorityReference?
+        try await run { reference = try await api.ca.prepareJWT() }
+        var response = Spire_Api_Server_Localauthority_V1_PrepareAuthorityResponse()
+        if let reference, let state = state(.jwt, id: reference.authorityID.rawValue) { response.preparedAuthority = state }
+        return response
+    }
+
+    func prepareX509Authority(request: Spire_Api_Server_Localauthority_V1_PrepareAuthorityRequest, context: ServerContext) async throws
+        -> Spire_Api_Server_Localauthority_V1_PrepareAuthorityResponse
+    {
+        var reference: AuthorityReference?
+        try await run { reference = try await api.ca.prepareX509() }
+        var response = Spire_Api_Server_Localauthority_V1_PrepareAuthorityResponse()
+        if let reference, let state = state(.x509, id: reference.authorityID.rawValue) { response.preparedAuthority = state }
+        return response
+    }
+
+    func activateJWTAuthority(request: Spire_Api_Server_Localauthority_V1_AuthorityIDRequest, context: ServerContext) async throws
+        -> Spire_Api_Server_Localauthority_V1_ActivateAuthorityResponse
+    {
+        let id = try authorityID(request.authorityID)
+        try await run { try await api.ca.activateJWT(id) }
+        var response = Spire_Api_Server_Localauthority_V1_ActivateAuthorityResponse()
+        if let state = state(.jwt, id: id.rawValue) { response.activatedAuthority = state }
+        return response
+    }
+
+    func activateX509Authority(request: Spire_Api_Server_Localauthority_V1_AuthorityIDRequest, context: ServerContext) async throws
+        -> Spire_Api_Server_Localauthority_V1_ActivateAuthorityResponse
+    {
+        let id = try authorityID(request.authorityID)
+        try await run { try await api.ca.activateX509(id) }
+        var response = Spire_Api_Server_Localauthority_V1_ActivateAuthorityResponse()
+        if let state = state(.x509, id: id.rawValue) { response.activatedAuthority = state }
+        return response
+    }
+
+    func taintJWTAuthority(request: Spire_Api_Server_Localauthority_V1_AuthorityIDRequest, context: ServerContext) async throws
+        -> Spire_Api_Server_Localauthority_V1_TaintAuthorityResponse
+    {
+        let id = try authorityID(request.authorityID)
+        try await run { try await api.ca.taintJWT(id) }
+        var response = Spire_Api_Server_Localauthority_V1_TaintAuthorityResponse()
+        if let state = state(.jwt, id: id.rawValue) { response.taintedAuthority = state }
+        return response
+    }
+
+    func taintX509Authority(request: Spire_Api_Server_Localauthority_V1_AuthorityIDRequest, context: ServerContext) async throws
+        -> Spire_Api_Server_Localauthority_V1_TaintAuthorityResponse
+    {
+        let id = try authorityID(request.authorityID)
+        try await run { try await api.ca.taintX509(id) }
+        var response = Spire_Api_Server_Localauthority_V1_TaintAuthorityResponse()
+        if let state = state(.x509, id: id.rawValue) { response.taintedAuthority = state }
+        return response
+    }
+
+    func revokeJWTAuthority(request: Spire_Api_Server_Localauthority_V1_AuthorityIDRequest, context: ServerContext) async throws
+        -> Spire_Api_Server_Localauthority_V1_RevokeAuthorityResponse
+    {
+        let id = try authorityID(request.authorityID)
+        try await run { try await api.ca.revokeJWT(id) }
+        var response = Spire_Api_Server_Localauthority_V1_RevokeAuthorityResponse()
+        if let state = state(.jwt, id: id.rawValue) { response.revokedAuthority = state }
+        return response
+    }
+
+    func revokeX509Authority(request: Spire_Api_Server_Localauthority_V1_AuthorityIDRequest, context: ServerContext) async throws
+        -> Spire_Api_Server_Localauthority_V1_RevokeAuthorityResponse
+    {
+        let id = try authorityID(request.authorityID)
+        try await run { try await api.ca.revokeX509(id) }
+        var response = Spire_Api_Server_Localauthority_V1_RevokeAuthorityResponse()
+        if let state = state(.x509, id: id.rawValue) { response.revokedAuthority = state }
+        return response
+    }
+
+    private func admin() throws {
+        do {
+            _ = try api.requireAdmin()
+        } catch {
+            throw error.rpcError
+        }
+    }
+}

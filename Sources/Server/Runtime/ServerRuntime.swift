@@ -1,0 +1,163 @@
+import Authority
+import Config
+import Crypto
+import Foundation
+import GRPCCore
+import GRPCHealth
+import GRPCNIOTransportHTTP2
+import IdentityModel
+import KeyStore
+import NIOCore
+import NIOPosix
+import PeerTracking
+import Projections
+import SPIFFE
+import SwiftASN1
+import Wire
+import X509
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `lineage-server run`: the identity log, the CA, and the two listeners — the admin API on a
+/// Unix socket (callers identified by the kernel) and the agent API on TCP with TLS (callers
+/// identified by their X509-SVIDs). Runs until cancelled, then shuts down gracefully.
+public final class ServerRuntime: Sendable {
+    public let config: ServerConfig
+    public let log: IdentityLog
+    public let ca: CAManager
+    let api: ServerAPI
+    let health = HealthService()
+    let material: TLSMaterial
+    /// How often the CA schedule and the server SVID are checked.
+    let maintenanceInterval: Duration
+    /// Printed lines (start-up, shutdown, failures); the executable passes a logger.
+    let report: @Sendable (String) -> Void
+
+    public init(config: ServerConfig, maintenanceInterval: Duration = .seconds(5), report: @escaping @Sendable (String) -> Void) throws {
+        self.config = config
+        self.maintenanceInterval = maintenanceInterval
+        self.report = report
+        let nodeName = try NodeName(config.cluster?.nodeName ?? "server")
+        log = try IdentityLog(dataDir: config.dataDir, nodeName: nodeName)
+        let keys: any KeyStore = switch config.keyManager {
+        case .memory: MemoryKeyStore()
+        case .disk(let keysPath): try DiskKeyStore(path: keysPath)
+        }
+        ca = CAManager(
+            settings: .init(
+                trustDomain: config.trustDomain, caTTL: config.caTTL,
+                subject: .init(country: config.caSubject.country, organization: config.caSubject.organization,
+                               commonName: config.caSubject.commonName),
+                x509KeyType: config.caKeyType, jwtKeyType: config.jwtKeyType ?? config.caKeyType),
+            log: log, keys: keys)
+        let issuer = SVIDIssuer(
+            settings: .init(defaultX509TTL: config.defaultX509SVIDTTL, defaultJWTTTL: config.defaultJWTSVIDTTL, jwtIssuer: config.jwtIssuer),
+            ca: ca, log: log)
+        api = ServerAPI(
+            log: log, ca: ca, issuer: issuer, trustDomain: config.trustDomain, adminIDs: Set(config.adminIDs),
+            localPeers: PeerTracker())
+        // Placeholder material until the CA is up; the TLS listener starts only after `refreshTLS`.
+        let key = Certificate.PrivateKey(P256Key.generate())
+        material = TLSMaterial(chain: [], key: key, bundle: X509Bundle(trustDomain: config.trustDomain))
+    }
+
+    public func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.log.run() }
+            try await log.waitUntilLeader()
+            try await ca.maintain()
+            try await refreshTLS(force: true)
+            let services: [any RegistrableRPCService] = [
+                EntryService(api: api), AgentService(api: api, agentTTL: config.agentTTL ?? config.defaultX509SVIDTTL),
+                BundleService(api: api), SVIDService(api: api), LocalAuthorityService(api: api),
+                AgentSyncService(api: api), health,
+            ]
+            let admin = try adminServer(services: services)
+            let agents = agentServer(services: services)
+            group.addTask { try await self.serveAdmin(admin) }
+            group.addTask { try await agents.serve() }
+            group.addTask { try await self.maintainForever() }
+            health.setStatus(.serving)
+            report("Lineage server started: trust domain \(config.trustDomain), admin socket \(config.socketPath), agent API \(config.bindAddress):\(config.bindPort), data \(config.dataDir)")
+            defer {
+                health.enterShutdown()
+                admin.beginGracefulShutdown()
+                agents.beginGracefulShutdown()
+            }
+            try await group.next()
+        }
+    }
+
+    // MARK: - Listeners
+
+    private func adminServer(services: [any RegistrableRPCService]) throws -> GRPCServer<HTTP2ServerTransport.Posix> {
+        let directory = (config.socketPath as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        if (try? FileManager.default.attributesOfItem(atPath: config.socketPath)[.type] as? FileAttributeType) == .typeSocket {
+            unlink(config.socketPath)
+        }
+        let transport = HTTP2ServerTransport.Posix(
+            address: .unixDomainSocket(path: config.socketPath), transportSecurity: .plaintext,
+            config: .defaults { $0.channelDebuggingCallbacks = api.localPeers.channelCallbacks })
+        return GRPCServer(transport: transport, services: services, interceptors: [CallerInterceptor()])
+    }
+
+    private func serveAdmin(_ server: GRPCServer<HTTP2ServerTransport.Posix>) async throws {
+        defer { unlink(config.socketPath) }
+        try await server.serve()
+    }
+
+    private func agentServer(services: [any RegistrableRPCService]) -> GRPCServer<HTTP2ServerTransport.Custom<TLSListenerFactory>> {
+        var transportConfig = HTTP2ServerTransport.Custom<TLSListenerFactory>.Config.defaults
+        transportConfig.channelDebuggingCallbacks = .init(
+            onBindTCPListener: nil, onAcceptTCPConnection: nil, onAcceptHTTP2Stream: { TLSPeerIdentity.tagStream($0) })
+        let transport = HTTP2ServerTransport.Custom(
+            listenerFactory: TLSListenerFactory(
+                host: config.bindAddress, port: Int(config.bindPort), material: material,
+                eventLoopGroup: MultiThreadedEventLoopGroup.singleton),
+            config: transportConfig)
+        return GRPCServer(transport: transport, services: services, interceptors: [CallerInterceptor()])
+    }
+
+    // MARK: - Maintenance
+
+    private func maintainForever() async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: maintenanceInterval)
+            do {
+                try await ca.maintain()
+                try await refreshTLS(force: false)
+            } catch is CancellationError {
+                return
+            } catch {
+                report("CA maintenance failed (retrying in \(maintenanceInterval)): \(error)")
+            }
+        }
+    }
+
+    /// Keeps the listener's trust bundle equal to the log's and renews the server SVID at half
+    /// its life, or at once when the authority that signed it is no longer active.
+    private func refreshTLS(force: Bool) async throws {
+        let bundle = log.state.ownBundle
+        let authorities = try bundle.x509Authorities.map { try Certificate(derEncoded: $0.certificateDER) }
+        material.update(bundle: X509Bundle(trustDomain: config.trustDomain, authorities: authorities))
+        let now = Date()
+        if !force, let leaf = material.serverChain.first, let active = ca.x509,
+           leaf.issuer == active.authority.certificate.subject,
+           now < leaf.notValidBefore + leaf.notValidAfter.timeIntervalSince(leaf.notValidBefore) / 2
+        {
+            return
+        }
+        let key = Certificate.PrivateKey(P256Key.generate())
+        let certificate = try await api.issuer.issueX509(
+            publicKey: key.publicKey, for: .init(id: .server(in: config.trustDomain)), actor: .server(log.nodeName), now: now)
+        material.update(chain: [certificate], key: key)
+    }
+}
+
+/// A fresh P-256 key for the server's own SVID (kept in memory; a restart makes a new one).
+enum P256Key {
+    static func generate() -> P256.Signing.PrivateKey { P256.Signing.PrivateKey() }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real `lineage-server run` on loopback and a Unix socket in a temp directory, for tests
+/// that drive it the way an operator does: through the CLI.
+final class ServerProcess: @unchecked Sendable {
+    // @unchecked: mutated only by the test that owns it, on one task.
+    let directory: String
+    let port: Int
+    let executable: String
+    private var process: Process?
+
+    var socketPath: String { directory + "/api.sock" }
+    var dataDir: String { directory + "/data" }
+    var configPath: String { directory + "/server.conf" }
+
+    init(trustDomain: String = "example.org") throws {
+        executable = try CrashRecoveryTests.executable("lineage-server")
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(UUID().uuidString.prefix(8))").path
+        port = Int.random(in: 20_000...40_000)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let config = """
+            server {
+                bind_address = "127.0.0.1"
+                bind_port = "\(port)"
+                socket_path = "\(directory)/api.sock"
+                trust_domain = "\(trustDomain)"
+                data_dir = "\(directory)/data"
+                ca_ttl = "24h"
+                default_x509_svid_ttl = "1h"
+            }
+            plugins {
+                KeyManager "disk" {
+                    plugin_data {
+                        keys_path = "\(directory)/data/keys.json"
+                    }
+                }
+                NodeAttestor "join_token" {
+                    plugin_data {}
+                }
+            }
+            """
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    /// Starts the server and waits until `healthcheck` passes.
+    func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["run", "-config", configPath]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        self.process = process
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if try cli(["healthcheck", "-socketPath", socketPath]).status == 0 { return }
+            guard process.isRunning else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "lineage-server exited at start"]) }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "lineage-server did not become healthy in 60 s"])
+    }
+
+    func kill(_ signal: Int32 = SIGKILL) {
+        guard let process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    /// Runs `lineage-server ARGS…` and returns its exit status and output.
+    @discardableResult
+    func cli(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        try Self.run(executable, arguments)
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    deinit {
+        kill()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}

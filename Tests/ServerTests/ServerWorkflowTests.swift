@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+
+/// The SPIRE server workflow against a real `lineage-server run`, through the CLI, with
+/// openssl checking what the CA issues.
+@Suite("Server workflow", .serialized)
+struct ServerWorkflowTests {
+    @Test("entry create/show, token generate, bundle show, healthcheck; entries survive SIGKILL")
+    func spireWorkflow() async throws {
+        let server = try ServerProcess()
+        try await server.start()
+        let socket = ["-socketPath", server.socketPath]
+        let node = try server.cli(["entry", "create", "-spiffeID", "spiffe://example.org/node1", "-node",
+                                   "-selector", "k8s_psat:cluster:demo"] + socket)
+        #expect(node.status == 0, "\(node.stderr)")
+        #expect(node.stdout.contains("Parent ID               : spiffe://example.org/spire/server"))
+        let workload = try server.cli(["entry", "create", "-spiffeID", "spiffe://example.org/ns/default/sa/web",
+                                       "-parentID", "spiffe://example.org/node1", "-selector", "k8s:ns:default",
+                                       "-dns", "web.default"] + socket)
+        #expect(workload.status == 0, "\(workload.stderr)")
+
+        // Rejections: clear messages, nothing written.
+        let duplicate = try server.cli(["entry", "create", "-spiffeID", "spiffe://example.org/ns/default/sa/web",
+                                        "-parentID", "spiffe://example.org/node1", "-selector", "k8s:ns:default"] + socket)
+        #expect(duplicate.status == 1)
+        #expect((duplicate.stdout + duplicate.stderr).contains("AlreadyExists"))
+        let reserved = try server.cli(["entry", "create", "-spiffeID", "spiffe://example.org/spire/agent/x",
+                                       "-parentID", "spiffe://example.org/node1", "-selector", "a:b"] + socket)
+        #expect(reserved.status == 1)
+        #expect((reserved.stdout + reserved.stderr).contains("reserved"))
+        let foreign = try server.cli(["entry", "create", "-spiffeID", "spiffe://other.org/web",
+                                      "-parentID", "spiffe://example.org/node1", "-selector", "a:b"] + socket)
+        #expect(foreign.status == 1)
+        #expect((foreign.stdout + foreign.stderr).contains("is not a member of trust domain"))
+        // SPI-01-003: path normalization tricks are refused, not cleaned up.
+        for trick in ["spiffe://example.org/a/../spire/server", "spiffe://example.org/./web", "spiffe://example.org//web"] {
+            let result = try server.cli(["entry", "create", "-spiffeID", trick, "-parentID", "spiffe://example.org/node1",
+                                         "-selector", "a:b"] + socket)
+            #expect(result.status == 1, "\(trick) was accepted")
+        }
+
+        let token = try server.cli(["token", "generate", "-spiffeID", "spiffe://example.org/myagent", "-ttl", "600"] + socket)
+        #expect(token.status == 0)
+        #expect(token.stdout.hasPrefix("Token: "))
+        let count = try server.cli(["entry", "count"] + socket)
+        #expect(count.stdout.contains("3 registration entries"), "\(count.stdout)")
+        #expect(try server.cli(["healthcheck"] + socket).stdout.contains("Server is healthy."))
+
+        // The bundle is a CA for the trust domain (openssl reads it).
+        let bundle = try server.cli(["bundle", "show"] + socket)
+        #expect(bundle.status == 0)
+        let bundlePath = server.directory + "/bundle.pem"
+        try bundle.stdout.write(toFile: bundlePath, atomically: true, encoding: .utf8)
+        let text = try ServerProcess.run("/usr/bin/openssl", ["x509", "-in", bundlePath, "-noout", "-text"])
+        #expect(text.stdout.contains("CA:TRUE"))
+        #expect(text.stdout.contains("URI:spiffe://example.org"))
+
+        // An SVID the CA issues verifies against the bundle; its SAN is exactly one SPIFFE ID.
+        let svidDirectory = server.directory + "/minted"
+        try FileManager.default.createDirectory(atPath: svidDirectory, withIntermediateDirectories: true)
+        let mint = try server.cli(["x509", "mint", "-spiffeID", "spiffe://example.org/minted", "-dns", "minted.example",
+                                   "-write", svidDirectory] + socket)
+        #expect(mint.status == 0, "\(mint.stderr)")
+        let verify = try ServerProcess.run("/usr/bin/openssl", ["verify", "-CAfile", bundlePath, svidDirectory + "/svid.pem"])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        let leaf = try ServerProcess.run("/usr/bin/openssl", ["x509", "-in", svidDirectory + "/svid.pem", "-noout", "-ext", "subjectAltName", "-subject"])
+        #expect(leaf.stdout.components(separatedBy: "URI:").count == 2, "\(leaf.stdout)")
+        #expect(leaf.stdout.contains("URI:spiffe://example.org/minted"))
+        #expect(leaf.stdout.contains("O = SPIRE"))
+        #expect(leaf.stdout.contains("CN = minted.example"))
+
+        // SPI-01-002: CA keys on disk are 0600 in a 0700 directory.
+        let keys = try FileManager.default.attributesOfItem(atPath: server.dataDir + "/keys.json")
+        #expect((keys[.posixPermissions] as? Int) == 0o600)
+
+        // Every acknowledged entry survives a SIGKILL, and so does the CA.
+        let before = try server.cli(["entry", "show", "-output", "json"] + socket).stdout
+        server.kill()
+        try await server.start()
+        let after = try server.cli(["entry", "show", "-output", "json"] + socket).stdout
+        #expect(before == after)
+        let bundleAfter = try server.cli(["bundle", "show"] + socket).stdout
+        #expect(bundleAfter == bundle.stdout, "a restarted server with disk keys keeps its CA")
+        #expect(try server.cli(["log", "verify", "-dataDir", server.dataDir]).status == 0)
+    }
+}
