@@ -78,8 +78,12 @@ struct SyncCacheTests {
             Self.wire("direct", path: "/w1"),
             Self.wire("via-alias", path: "/w2", parent: try SPIFFEID(parsing: "spiffe://example.org/node/group")),
             Self.wire("other", path: "/w3", parent: try SPIFFEID(parsing: "spiffe://example.org/spire/agent/x")),
+            // `token generate -spiffeID spiffe://example.org/myagent`: parent = the agent.
+            Self.wire("token-alias", path: "/myagent", selectors: [("spiffe_id", Self.agentID.string)]),
+            Self.wire("via-token-alias", path: "/w4", parent: try SPIFFEID(parsing: "spiffe://example.org/myagent")),
         ]))
-        #expect(state.workloadEntries(agentID: Self.agentID).map(\.id) == ["direct", "via-alias"])
+        #expect(
+            state.workloadEntries(agentID: Self.agentID).map(\.id) == ["direct", "token-alias", "via-alias", "via-token-alias"])
     }
 
     @Test("mint plan: missing, changed or half-life SVIDs are due; next rotation is the earliest half-life")

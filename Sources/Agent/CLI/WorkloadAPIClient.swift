@@ -192,8 +192,10 @@ public enum WorkloadAPIText {
     }
 
     static func writeFile(_ bytes: [UInt8], to path: String, mode: Int) throws {
-        let url = URL(fileURLWithPath: path)
-        try Data(bytes).write(to: url)
+        // Created with its final mode so a key is never readable by others, even briefly.
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: mode]) else {
+            throw WorkloadAPIClientError("cannot write \(path) (does its directory exist?)")
+        }
         try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
     }
 

@@ -96,16 +96,29 @@ public struct SyncedState: Sendable, Equatable {
         return change
     }
 
-    /// The entries a workload can receive: those whose parent is the agent or one of its
-    /// aliases. A node alias entry (parent = the server, SPIRE's `-node` entries) is one the
-    /// server matched against this agent's node selectors, so the agent holds its SPIFFE ID;
-    /// alias entries themselves are not served to workloads. Sorted by entry ID.
+    /// The entries a workload can receive: those descending from the agent, as the server's
+    /// authorization does (DESIGN.md "Authorization follows SPIRE"). The agent holds its own ID
+    /// and the ID of every node alias entry the server sent (parent = the server, SPIRE's
+    /// `-node` entries); an entry parented to a held ID is the agent's, and its SPIFFE ID is held
+    /// in turn (so `token generate -spiffeID X` entries — parent = the agent — make X a parent
+    /// too). Node alias entries themselves are not served. Sorted by entry ID; O(entries).
     public func workloadEntries(agentID: SPIFFEID) -> [AuthorizedEntry] {
         let serverID = SPIFFEID.server(in: trustDomain)
-        var holders: Set<SPIFFEID> = [agentID]
-        for entry in entries.values where entry.parentID == serverID { holders.insert(entry.spiffeID) }
-        return entries.values
-            .filter { $0.parentID != serverID && holders.contains($0.parentID) && !$0.selectors.isEmpty }
-            .sorted { $0.id < $1.id }
+        var byParent: [SPIFFEID: [AuthorizedEntry]] = [:]
+        for entry in entries.values { byParent[entry.parentID, default: []].append(entry) }
+        var held: Set<SPIFFEID> = [agentID]
+        var queue: [SPIFFEID] = [agentID]
+        for alias in byParent[serverID] ?? [] where held.insert(alias.spiffeID).inserted { queue.append(alias.spiffeID) }
+        var result: [AuthorizedEntry] = []
+        var index = 0
+        while index < queue.count {
+            let parent = queue[index]
+            index += 1
+            for entry in byParent[parent] ?? [] where parent != serverID {
+                result.append(entry)
+                if held.insert(entry.spiffeID).inserted { queue.append(entry.spiffeID) }
+            }
+        }
+        return result.filter { !$0.selectors.isEmpty }.sorted { $0.id < $1.id }
     }
 }
