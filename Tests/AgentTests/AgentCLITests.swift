@@ -89,6 +89,19 @@ struct AgentCLITests {
                 #expect(invalid.status == 1)
                 #expect(invalid.stderr.contains("InvalidArgument") || invalid.stderr.contains("invalid"))
 
+                let json = try await ExternalProcess.run(
+                    Self.binary, ["api", "fetch", "x509", "-output", "json", "-socketPath", socket], directory: directory, name: "json")
+                #expect(json.stdout.contains("\"spiffeId\":\"spiffe://example.org/cli\""), "\(json.stdout.prefix(300))")
+
+                let watch = try ExternalProcess.start(Self.binary, ["api", "watch", "-socketPath", socket], directory: directory, name: "watch")
+                defer { watch.stop() }
+                try await eventually("watch prints the first update", timeout: .seconds(30)) {
+                    watch.stdout.contains("Received 1 svid after") && watch.stdout.contains("spiffe://example.org/cli")
+                }
+                fake.upsert([try fake.entry("e2", path: "/cli2", parent: agentID, selectors: ["unix:uid:\(geteuid())"])])
+                try await eventually("watch prints the update", timeout: .seconds(30)) { watch.stdout.contains("Received 2 svids after") }
+                watch.stop()
+
                 // A real workload client on the same socket.
                 let python = try ExternalProcess.python()
                 let py = try await ExternalProcess.run(
@@ -96,7 +109,7 @@ struct AgentCLITests {
                     directory: directory, name: "py", timeout: .seconds(90))
                 let result = try decodeJSONObject(py)
                 let svids = try #require(result["svids"] as? [[String: Any]])
-                #expect(svids.map { $0["id"] as? String } == ["spiffe://example.org/cli"])
+                #expect(svids.map { $0["id"] as? String } == ["spiffe://example.org/cli", "spiffe://example.org/cli2"])
                 #expect(svids.first?["verified"] as? Bool == true)
             } catch {
                 Issue.record("agent stderr:\n\(agent.stderr.suffix(6_000))")
