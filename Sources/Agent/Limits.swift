@@ -18,4 +18,22 @@ public enum Limits {
     public static let jwtAudiencesMax = 32
     /// Bytes of one audience value.
     public static let jwtAudienceBytesMax = 1_024
+
+    /// Authorized entries the agent keeps from sync; a larger set is refused (the stream ends
+    /// and is retried), since every entry may cost a key and a certificate.
+    public static let syncEntriesMax = 50_000
+    /// Entries or deletions one sync message may carry.
+    public static let syncMessageEntriesMax = 50_000
+    /// Federated bundles the agent keeps.
+    public static let federatedBundlesMax = 256
+    /// Largest sync message accepted from the server.
+    public static let syncMessageBytesMax = 64 * 1024 * 1024
+    /// CSRs in one BatchNewX509SVID call (SPIRE's agent batches 500 at most).
+    public static let svidBatchMax = 500
+    /// Cached JWT-SVIDs (SPIRE's `jwt_svid_cache_max_size` default is 1000).
+    public static let jwtSVIDCacheMax = 1_000
+    /// Largest certificate chain accepted in an SVID from the server.
+    public static let svidChainCertificatesMax = 16
+    /// Bytes of a persisted agent SVID or bundle file read at start.
+    public static let persistedFileBytesMax = 1024 * 1024
 }

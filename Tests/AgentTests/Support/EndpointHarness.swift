@@ -34,8 +34,10 @@ struct EndpointHarness: Sendable {
             group.addTask { try await server.run() }
             do {
                 try await eventually("socket \(socketPath) mode 0777", timeout: .seconds(15)) {
-                    var info = stat()
-                    return lstat(socketPath, &info) == 0 && info.st_mode & 0o777 == 0o777
+                    // FileManager rather than lstat: with NIO in the target, `stat` resolves ambiguously.
+                    let attributes = try? FileManager.default.attributesOfItem(atPath: socketPath)
+                    return attributes?[.type] as? FileAttributeType == .typeSocket
+                        && (attributes?[.posixPermissions] as? Int ?? 0) & 0o777 == 0o777
                 }
                 try await body(harness)
             } catch {
