@@ -323,7 +323,9 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "ConsensusTests", dependencies: ["Consensus", "ConsensusSimulation"], swiftSettings: strictSettings),
+            name: "ConsensusTests",
+            dependencies: ["Consensus", "ConsensusSimulation", "IdentityModel", "Projections", "SPIFFE"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "ServerTests",
             dependencies: [
