@@ -88,7 +88,8 @@ struct AttestationTests {
 
     @Test("50 concurrent attestations with one join token give exactly one agent; the token is single use")
     func joinTokenRace() async throws {
-        let server = try ServerProcess()
+        // SPIRE's 1/s attestation limit would serialize the race; the compare-and-set is the point.
+        let server = try ServerProcess(attestationRateLimit: false)
         try await server.start()
         let generated = try await server.cli(["token", "generate", "-socketPath", server.socketPath])
         let token = Self.token(from: generated.stdout)
@@ -217,5 +218,26 @@ struct AttestationTests {
     static func entryID(_ json: String) -> String? {
         guard let range = json.range(of: #""id": *"([^"]+)""#, options: .regularExpression) else { return nil }
         return json[range].split(separator: "\"").last.map(String.init)
+    }
+
+    @Test("attestation is limited to 1 per second per caller address (SPIRE's default); callers wait, not fail")
+    func attestationRateLimit() async throws {
+        let server = try ServerProcess()
+        try await server.start()
+        let clock = ContinuousClock()
+        let started = clock.now
+        let outcomes = try await Self.withAgentClient(server) { client in
+            await withTaskGroup(of: RPCError.Code?.self) { group in
+                for _ in 0..<3 {
+                    group.addTask {
+                        do { _ = try await Self.attest(client, token: "unknown-token"); return nil } catch { return (error as? RPCError)?.code }
+                    }
+                }
+                return await group.reduce(into: [RPCError.Code?]()) { $0.append($1) }
+            }
+        }
+        // Three attempts from one address: the first at once, the others a second apart.
+        #expect(clock.now - started >= .milliseconds(1_900))
+        #expect(outcomes.allSatisfy { $0 == .permissionDenied }, "\(outcomes)")
     }
 }

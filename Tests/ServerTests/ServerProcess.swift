@@ -18,7 +18,7 @@ final class ServerProcess: @unchecked Sendable {
     var dataDir: String { directory + "/data" }
     var configPath: String { directory + "/server.conf" }
 
-    init(trustDomain: String = "example.org") throws {
+    init(trustDomain: String = "example.org", attestationRateLimit: Bool = true) throws {
         executable = try CrashRecoveryTests.executable("lineage-server")
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(UUID().uuidString.prefix(8))").path
         port = Int.random(in: 20_000...40_000)
@@ -32,6 +32,9 @@ final class ServerProcess: @unchecked Sendable {
                 data_dir = "\(directory)/data"
                 ca_ttl = "24h"
                 default_x509_svid_ttl = "1h"
+                ratelimit {
+                    attestation = \(attestationRateLimit)
+                }
             }
             plugins {
                 KeyManager "disk" {

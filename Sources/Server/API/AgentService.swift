@@ -109,6 +109,7 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
         request: RPCAsyncSequence<Spire_Api_Server_Agent_V1_AttestAgentRequest, any Error>,
         response: RPCWriter<Spire_Api_Server_Agent_V1_AttestAgentResponse>, context: ServerContext
     ) async throws {
+        try await api.admit(api.attestationLimiter, cost: 1, context: context)
         var iterator = request.makeAsyncIterator()
         guard let first = try await iterator.next(), case .params(let params) = first.step else {
             throw RPCError(code: .invalidArgument, message: "malformed param: missing params")

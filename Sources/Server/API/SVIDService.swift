@@ -21,6 +21,7 @@ struct SVIDService: Spire_Api_Server_Svid_V1_SVID.SimpleServiceProtocol {
         guard request.params.count <= Self.batchMax else {
             throw RPCError(code: .invalidArgument, message: "at most \(Self.batchMax) SVIDs per batch")
         }
+        try await api.admit(api.signingLimiter, cost: request.params.count, context: context)
         let authorized = Dictionary(
             api.log.state.authorizedEntries(for: agent.spiffeID).map { ($0.id.rawValue, $0) }, uniquingKeysWith: { first, _ in first })
         // Signed concurrently: each signing is its own event, and the log commits them together.
@@ -68,6 +69,7 @@ struct SVIDService: Spire_Api_Server_Svid_V1_SVID.SimpleServiceProtocol {
         -> Spire_Api_Server_Svid_V1_NewJWTSVIDResponse
     {
         let agent = try await requireAgent()
+        try await api.admit(api.signingLimiter, cost: 1, context: context)
         guard let entry = api.log.state.authorizedEntries(for: agent.spiffeID).first(where: { $0.id.rawValue == request.entryID }) else {
             throw RPCError(code: .notFound, message: "entry \(request.entryID) not found or not authorized")
         }

@@ -17,9 +17,15 @@ public struct ServerAPI: Sendable {
     public let adminIDs: Set<SPIFFEID>
     /// Who is on the other end of an admin-socket connection.
     public let localPeers: PeerTracker
+    /// SPIRE's per-address limits on the TCP API (nil: turned off in `ratelimit`).
+    public let attestationLimiter: RateLimiter?
+    public let signingLimiter: RateLimiter?
 
     public init(log: IdentityLog, ca: CAManager, issuer: SVIDIssuer, trustDomain: TrustDomain,
-                adminIDs: Set<SPIFFEID>, localPeers: PeerTracker) {
+                adminIDs: Set<SPIFFEID>, localPeers: PeerTracker,
+                attestationLimiter: RateLimiter? = nil, signingLimiter: RateLimiter? = nil) {
+        self.attestationLimiter = attestationLimiter
+        self.signingLimiter = signingLimiter
         self.log = log
         self.ca = ca
         self.issuer = issuer
@@ -43,6 +49,18 @@ public struct ServerAPI: Sendable {
         if let peer = localPeers.peer(for: metadata) { return .local(uid: peer.uid) }
         if let (id, serial) = TLSPeerIdentity.verifiedClient(in: metadata) { return .svid(id: id, serial: serial) }
         return .anonymous
+    }
+
+    /// Waits for `limiter`'s admission of `cost` requests from the caller's address; callers on
+    /// the admin socket are local administrators and are not limited.
+    func admit(_ limiter: RateLimiter?, cost: Int, context: ServerContext) async throws {
+        guard let limiter, !context.remotePeer.hasPrefix("unix") else { return }
+        if case .local = caller() { return }
+        do {
+            try await limiter.admit(RateLimiter.address(ofPeer: context.remotePeer), cost: cost)
+        } catch let error as RateLimitExceeded {
+            throw RPCError(code: .resourceExhausted, message: "\(error)")
+        }
     }
 
     /// The actor recorded in events for an admin call; throws PermissionDenied for anyone else.

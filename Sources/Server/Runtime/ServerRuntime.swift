@@ -57,7 +57,9 @@ public final class ServerRuntime: Sendable {
             ca: ca, log: log)
         api = ServerAPI(
             log: log, ca: ca, issuer: issuer, trustDomain: config.trustDomain, adminIDs: Set(config.adminIDs),
-            localPeers: PeerTracker())
+            localPeers: PeerTracker(),
+            attestationLimiter: config.rateLimit.attestation ? RateLimiter(ratePerSecond: 1, burst: 1) : nil,
+            signingLimiter: config.rateLimit.signing ? RateLimiter(ratePerSecond: 500, burst: 500) : nil)
         // Placeholder material until the CA is up; the TLS listener starts only after `refreshTLS`.
         let key = Certificate.PrivateKey(P256Key.generate())
         material = TLSMaterial(chain: [], key: key, bundle: X509Bundle(trustDomain: config.trustDomain))
