@@ -11,6 +11,8 @@ final class ServerProcess: @unchecked Sendable {
     // @unchecked: mutated only by the test that owns it, on one task.
     let directory: String
     let port: Int
+    /// The `health_checks` HTTP listener's port.
+    let healthPort: Int
     let executable: String
     private var process: Process?
 
@@ -22,6 +24,7 @@ final class ServerProcess: @unchecked Sendable {
         executable = try CrashRecoveryTests.executable("lineage-server")
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(UUID().uuidString.prefix(8))").path
         port = Int.random(in: 20_000...40_000)
+        healthPort = port + 1
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let config = """
             server {
@@ -35,6 +38,13 @@ final class ServerProcess: @unchecked Sendable {
                 ratelimit {
                     attestation = \(attestationRateLimit)
                 }
+            }
+            health_checks {
+                listener_enabled = true
+                bind_address = "127.0.0.1"
+                bind_port = "\(port + 1)"
+                live_path = "/live"
+                ready_path = "/ready"
             }
             plugins {
                 KeyManager "disk" {

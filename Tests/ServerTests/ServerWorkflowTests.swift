@@ -45,6 +45,15 @@ struct ServerWorkflowTests {
         let count = try await server.cli(["entry", "count"] + socket)
         #expect(count.stdout.contains("3 registration entries"), "\(count.stdout)")
         #expect(try await server.cli(["healthcheck"] + socket).stdout.contains("Server is healthy."))
+        // SPIRE's health_checks listener: HTTP /live and /ready (python3 as the HTTP client).
+        for path in ["/live", "/ready"] {
+            let get = try await ServerProcess.run("/usr/bin/env", [
+                "python3", "-c",
+                "import urllib.request,sys; r=urllib.request.urlopen(sys.argv[1], timeout=5); print(r.status, r.read().decode().strip())",
+                "http://127.0.0.1:\(server.healthPort)\(path)",
+            ])
+            #expect(get.stdout.hasPrefix("200 {\""), "\(path): \(get.stdout)\(get.stderr)")
+        }
 
         // The bundle is a CA for the trust domain (openssl reads it).
         let bundle = try await server.cli(["bundle", "show"] + socket)

@@ -1,5 +1,6 @@
 import Authority
 import Config
+import Consensus
 import Crypto
 import Foundation
 import GRPCCore
@@ -81,6 +82,17 @@ public final class ServerRuntime: Sendable {
             group.addTask { try await self.serveAdmin(admin) }
             group.addTask { try await agents.serve() }
             group.addTask { try await self.maintainForever() }
+            if config.healthChecks.listenerEnabled {
+                // Live: the log driver runs and leads (a single server; a stopped driver steps
+                // down). Ready: it can also sign — both authorities are active.
+                let health = HealthHTTPServer(
+                    paths: .init(live: config.healthChecks.livePath, ready: config.healthChecks.readyPath),
+                    isLive: { [log] in log.status.role == .leader },
+                    isReady: { [log, ca] in log.status.role == .leader && ca.x509 != nil && ca.jwt != nil })
+                let host = config.healthChecks.bindAddress
+                let port = Int(config.healthChecks.bindPort)
+                group.addTask { try await health.run(host: host, port: port) }
+            }
             health.setStatus(.serving)
             report("Lineage server started: trust domain \(config.trustDomain), admin socket \(config.socketPath), agent API \(config.bindAddress):\(config.bindPort), data \(config.dataDir)")
             defer {
