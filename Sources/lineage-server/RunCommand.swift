@@ -46,7 +46,6 @@ struct RunCommand: AsyncParsableCommand {
         var notYet: [String] = []
         if parsed.nodeAttestors.contains(where: { if case .x509pop = $0 { true } else { false } }) { notYet.append("NodeAttestor \"x509pop\"") }
         if parsed.upstreamAuthority != nil { notYet.append("UpstreamAuthority \"disk\"") }
-        if parsed.telemetry.prometheusPort != nil { notYet.append("telemetry Prometheus") }
         for item in notYet {
             FileHandle.standardError.write(Data("warning: \(item) is not implemented yet; the server runs without it\n".utf8))
         }

@@ -11,8 +11,9 @@ final class ServerProcess: @unchecked Sendable {
     // @unchecked: mutated only by the test that owns it, on one task.
     let directory: String
     let port: Int
-    /// The `health_checks` HTTP listener's port.
+    /// The `health_checks` HTTP listener's port; Prometheus `/metrics` is on the next one.
     let healthPort: Int
+    var metricsPort: Int { healthPort + 1 }
     let executable: String
     private var process: Process?
 
@@ -45,6 +46,12 @@ final class ServerProcess: @unchecked Sendable {
                 bind_port = "\(port + 1)"
                 live_path = "/live"
                 ready_path = "/ready"
+            }
+            telemetry {
+                Prometheus {
+                    host = "127.0.0.1"
+                    port = "\(port + 2)"
+                }
             }
             plugins {
                 KeyManager "disk" {

@@ -54,6 +54,13 @@ struct ServerWorkflowTests {
             ])
             #expect(get.stdout.hasPrefix("200 {\""), "\(path): \(get.stdout)\(get.stderr)")
         }
+        let metrics = try await ServerProcess.run("/usr/bin/env", [
+            "python3", "-c", "import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())",
+            "http://127.0.0.1:\(server.metricsPort)/metrics",
+        ]).stdout
+        #expect(metrics.contains("lineage_entries 3"), "\(metrics)")
+        #expect(metrics.contains("lineage_svids_signed_total{kind=\"x509\"}"), "\(metrics)")
+        #expect(metrics.contains("lineage_log_commit_seconds_count "), "\(metrics)")
 
         // The bundle is a CA for the trust domain (openssl reads it).
         let bundle = try await server.cli(["bundle", "show"] + socket)

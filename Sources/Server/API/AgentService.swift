@@ -122,7 +122,14 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
         }
         switch params.data.type {
         case "join_token":
-            let svid = try await attestJoinToken(String(decoding: params.data.payload, as: UTF8.self), csr: Array(params.params.csr))
+            let svid: Spire_Api_Types_X509SVID
+            do {
+                svid = try await attestJoinToken(String(decoding: params.data.payload, as: UTF8.self), csr: Array(params.params.csr))
+                api.log.metrics.attestation(type: "join_token", succeeded: true)
+            } catch {
+                api.log.metrics.attestation(type: "join_token", succeeded: false)
+                throw error
+            }
             var message = Spire_Api_Server_Agent_V1_AttestAgentResponse()
             var result = Spire_Api_Server_Agent_V1_AttestAgentResponse.Result()
             result.svid = svid

@@ -81,6 +81,7 @@ public struct SVIDIssuer: Sendable {
             publicKeySHA256: try IdentityModel.SHA256Digest(bytes: Array(SHA256.hash(data: try CAManager.der(publicKey)))),
             certificateSHA256: try IdentityModel.SHA256Digest(bytes: Array(SHA256.hash(data: der))))
         try await log.submit(.x509SVIDIssued(issued), by: actor, at: now)
+        log.metrics.svidSigned("x509")
         return certificate
     }
 
@@ -97,6 +98,7 @@ public struct SVIDIssuer: Sendable {
             spiffeID: subject.id, audience: audience, expiresAt: Timestamp(date: expiresAt), issuer: active.reference,
             entryID: subject.entryID, requestingAgentID: subject.requestingAgent)
         try await log.submit(.jwtSVIDIssued(issued), by: actor, at: now)
+        log.metrics.svidSigned("jwt")
         return (svid.token, expiresAt)
     }
 

@@ -12,6 +12,7 @@ public final class IdentityLog: Sendable {
     public let nodeName: NodeName
     public let view: IdentityStateView
     public let feed: ChangeFeed
+    public let metrics = ServerMetrics()
     private let driver: LogDriver<ProjectionApplier>
     /// Only the driver touches the store while it runs; `run()` closes it after the driver has
     /// stopped, so this reference is never used from two tasks at once.
@@ -66,7 +67,9 @@ public final class IdentityLog: Sendable {
         var random = SystemRandomNumberGenerator()
         let envelope = EventEnvelope(
             issuedAt: Timestamp(date: time), actor: actor, requestID: RequestID.random(using: &random), event: event)
+        let started = ContinuousClock.now
         let applied = try await driver.propose(try EventCodec.encode(envelope))
+        metrics.commitLatency(ContinuousClock.now - started)
         switch applied.outcome {
         case .applied(let changes): return (applied.index, changes)
         case .rejected(let rejection): throw Rejected(rejection: rejection)

@@ -85,13 +85,33 @@ public final class ServerRuntime: Sendable {
             if config.healthChecks.listenerEnabled {
                 // Live: the log driver runs and leads (a single server; a stopped driver steps
                 // down). Ready: it can also sign — both authorities are active.
-                let health = HealthHTTPServer(
-                    paths: .init(live: config.healthChecks.livePath, ready: config.healthChecks.readyPath),
-                    isLive: { [log] in log.status.role == .leader },
-                    isReady: { [log, ca] in log.status.role == .leader && ca.x509 != nil && ca.jwt != nil })
+                let health = PlainHTTPServer(routes: [
+                    config.healthChecks.livePath: { [log] in
+                        let live = log.status.role == .leader
+                        return .init(ok: live, contentType: "application/json", body: "{\"live\":\(live)}\n")
+                    },
+                    config.healthChecks.readyPath: { [log, ca] in
+                        let ready = log.status.role == .leader && ca.x509 != nil && ca.jwt != nil
+                        return .init(ok: ready, contentType: "application/json", body: "{\"ready\":\(ready)}\n")
+                    },
+                ])
                 let host = config.healthChecks.bindAddress
                 let port = Int(config.healthChecks.bindPort)
                 group.addTask { try await health.run(host: host, port: port) }
+            }
+            if let port = config.telemetry.prometheusPort {
+                let metrics = PlainHTTPServer(routes: [
+                    "/metrics": { [log] in
+                        let status = log.status
+                        let state = log.state
+                        let text = log.metrics.render(
+                            appliedIndex: status.appliedIndex, commitIndex: status.commitIndex,
+                            entries: state.entries.count, agents: state.agents.count)
+                        return .init(ok: true, contentType: "text/plain; version=0.0.4", body: text)
+                    },
+                ])
+                let host = config.telemetry.prometheusHost ?? "localhost"
+                group.addTask { try await metrics.run(host: host, port: Int(port)) }
             }
             health.setStatus(.serving)
             report("Lineage server started: trust domain \(config.trustDomain), admin socket \(config.socketPath), agent API \(config.bindAddress):\(config.bindPort), data \(config.dataDir)")
