@@ -196,6 +196,17 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(
+            name: "lineage-bench-signing",
+            dependencies: [
+                "Server", "IdentityModel", "KeyStore", "SPIFFE", "Authority", "Config",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            path: "bench/signing",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
             name: "lineage-bench-replay",
             dependencies: ["LogStore", "Server", "Consensus", "IdentityModel", "Projections", "SPIFFE"],
             path: "bench/replay",
