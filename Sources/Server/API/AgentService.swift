@@ -19,7 +19,7 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
     func countAgents(request: Spire_Api_Server_Agent_V1_CountAgentsRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Agent_V1_CountAgentsResponse
     {
-        _ = try admin()
+        _ = try api.adminCaller()
         var response = Spire_Api_Server_Agent_V1_CountAgentsResponse()
         response.count = Int32(try filtered(request.hasFilter ? request.filter : nil).count)
         return response
@@ -28,7 +28,7 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
     func listAgents(request: Spire_Api_Server_Agent_V1_ListAgentsRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Agent_V1_ListAgentsResponse
     {
-        _ = try admin()
+        _ = try api.adminCaller()
         var agents = try filtered(request.hasFilter ? request.filter : nil)
         if !request.pageToken.isEmpty { agents = agents.filter { $0.spiffeID.string > request.pageToken } }
         var response = Spire_Api_Server_Agent_V1_ListAgentsResponse()
@@ -40,14 +40,14 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
     }
 
     func getAgent(request: Spire_Api_Server_Agent_V1_GetAgentRequest, context: ServerContext) async throws -> Spire_Api_Types_Agent {
-        _ = try admin()
+        _ = try api.adminCaller()
         return WireMapping.wire(try agent(request.id))
     }
 
     func deleteAgent(request: Spire_Api_Server_Agent_V1_DeleteAgentRequest, context: ServerContext) async throws
         -> SwiftProtobuf.Google_Protobuf_Empty
     {
-        let actor = try admin()
+        let actor = try api.adminCaller()
         let agent = try agent(request.id)
         try await submit(.agentEvicted(AgentEvicted(agentID: agent.spiffeID)), by: actor)
         return .init()
@@ -56,7 +56,7 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
     func banAgent(request: Spire_Api_Server_Agent_V1_BanAgentRequest, context: ServerContext) async throws
         -> SwiftProtobuf.Google_Protobuf_Empty
     {
-        let actor = try admin()
+        let actor = try api.adminCaller()
         let agent = try agent(request.id)
         try await submit(.agentBanned(AgentBanned(agentID: agent.spiffeID)), by: actor)
         return .init()
@@ -65,7 +65,7 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
     func createJoinToken(request: Spire_Api_Server_Agent_V1_CreateJoinTokenRequest, context: ServerContext) async throws
         -> Spire_Api_Types_JoinToken
     {
-        let actor = try admin()
+        let actor = try api.adminCaller()
         guard request.ttl >= 1 else { throw RPCError(code: .invalidArgument, message: "ttl is required, you must provide one") }
         let token = request.token.isEmpty ? UUID().uuidString.lowercased() : request.token
         let agentID: SPIFFEID
@@ -180,12 +180,7 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
     func renewAgent(request: Spire_Api_Server_Agent_V1_RenewAgentRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Agent_V1_RenewAgentResponse
     {
-        let agent: AgentRecord
-        do {
-            agent = try await api.requireAgent()
-        } catch {
-            throw error.rpcError
-        }
+        let agent = try await api.agentCaller()
         guard request.hasParams, !request.params.csr.isEmpty else {
             throw RPCError(code: .invalidArgument, message: "missing CSR")
         }
@@ -225,14 +220,6 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
         svid.id = WireMapping.wire(id)
         svid.expiresAt = Int64(certificate.notValidAfter.timeIntervalSince1970)
         return svid
-    }
-
-    private func admin() throws -> Actor {
-        do {
-            return try api.requireAdmin()
-        } catch {
-            throw error.rpcError
-        }
     }
 
     private func submit(_ event: Event, by actor: Actor) async throws {

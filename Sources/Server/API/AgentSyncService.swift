@@ -20,12 +20,7 @@ struct AgentSyncService: Lineage_Api_V1_AgentSync.SimpleServiceProtocol {
         request: Lineage_Api_V1_WatchAuthorizedEntriesRequest,
         response: RPCWriter<Lineage_Api_V1_WatchAuthorizedEntriesResponse>, context: ServerContext
     ) async throws {
-        let agent: AgentRecord
-        do {
-            agent = try await api.requireAgent()
-        } catch {
-            throw error.rpcError
-        }
+        let agent = try await api.agentCaller()
         while !Task.isCancelled {
             // Read the state first, then follow the feed from its revision: the view is published
             // before the feed, so nothing after this revision can be missed.

@@ -18,7 +18,7 @@ struct BundleService: Spire_Api_Server_Bundle_V1_Bundle.SimpleServiceProtocol {
     func countBundles(request: Spire_Api_Server_Bundle_V1_CountBundlesRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Bundle_V1_CountBundlesResponse
     {
-        _ = try admin()
+        _ = try api.adminCaller()
         var response = Spire_Api_Server_Bundle_V1_CountBundlesResponse()
         response.count = Int32(api.log.state.federatedBundles.count + 1)
         return response
@@ -37,7 +37,7 @@ struct BundleService: Spire_Api_Server_Bundle_V1_Bundle.SimpleServiceProtocol {
     func listFederatedBundles(request: Spire_Api_Server_Bundle_V1_ListFederatedBundlesRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Bundle_V1_ListFederatedBundlesResponse
     {
-        _ = try admin()
+        _ = try api.adminCaller()
         var bundles = api.log.state.federatedBundles.values.sorted { $0.trustDomain.name < $1.trustDomain.name }
         if !request.pageToken.isEmpty { bundles = bundles.filter { $0.trustDomain.name > request.pageToken } }
         let pageSize = request.pageSize <= 0 ? bundles.count : min(Int(request.pageSize), 1_000)
@@ -51,7 +51,7 @@ struct BundleService: Spire_Api_Server_Bundle_V1_Bundle.SimpleServiceProtocol {
     func getFederatedBundle(request: Spire_Api_Server_Bundle_V1_GetFederatedBundleRequest, context: ServerContext) async throws
         -> Spire_Api_Types_Bundle
     {
-        _ = try admin()
+        _ = try api.adminCaller()
         guard let domain = try? TrustDomain(parsing: request.trustDomain) else {
             throw RPCError(code: .invalidArgument, message: "trust domain argument is not valid: \"\(request.trustDomain)\"")
         }
@@ -79,7 +79,7 @@ struct BundleService: Spire_Api_Server_Bundle_V1_Bundle.SimpleServiceProtocol {
 
     /// `mustExist`: true for update, false for create, nil for set (either).
     private func set(_ bundles: [Spire_Api_Types_Bundle], mustExist: Bool?) async throws -> Spire_Api_Server_Bundle_V1_BatchFederatedBundleResponse {
-        let actor = try admin()
+        let actor = try api.adminCaller()
         guard bundles.count <= Self.batchMax else { throw RPCError(code: .invalidArgument, message: "at most \(Self.batchMax) bundles per batch") }
         var response = Spire_Api_Server_Bundle_V1_BatchFederatedBundleResponse()
         for wire in bundles {
@@ -106,7 +106,7 @@ struct BundleService: Spire_Api_Server_Bundle_V1_Bundle.SimpleServiceProtocol {
     func batchDeleteFederatedBundle(request: Spire_Api_Server_Bundle_V1_BatchDeleteFederatedBundleRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Bundle_V1_BatchDeleteFederatedBundleResponse
     {
-        let actor = try admin()
+        let actor = try api.adminCaller()
         guard request.trustDomains.count <= Self.batchMax else {
             throw RPCError(code: .invalidArgument, message: "at most \(Self.batchMax) bundles per batch")
         }
@@ -130,13 +130,5 @@ struct BundleService: Spire_Api_Server_Bundle_V1_Bundle.SimpleServiceProtocol {
             response.results.append(result)
         }
         return response
-    }
-
-    private func admin() throws -> Actor {
-        do {
-            return try api.requireAdmin()
-        } catch {
-            throw error.rpcError
-        }
     }
 }

@@ -16,7 +16,7 @@ struct EntryService: Spire_Api_Server_Entry_V1_Entry.SimpleServiceProtocol {
     func countEntries(request: Spire_Api_Server_Entry_V1_CountEntriesRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Entry_V1_CountEntriesResponse
     {
-        _ = try requireAdmin(context)
+        _ = try api.adminCaller()
         var response = Spire_Api_Server_Entry_V1_CountEntriesResponse()
         response.count = Int32(try filtered(request.hasFilter ? request.filter : nil).count)
         return response
@@ -25,7 +25,7 @@ struct EntryService: Spire_Api_Server_Entry_V1_Entry.SimpleServiceProtocol {
     func listEntries(request: Spire_Api_Server_Entry_V1_ListEntriesRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Entry_V1_ListEntriesResponse
     {
-        _ = try requireAdmin(context)
+        _ = try api.adminCaller()
         guard request.pageSize >= 0 else { throw RPCError(code: .invalidArgument, message: "page size must not be negative") }
         var entries = try filtered(request.hasFilter ? request.filter : nil)
         if !request.pageToken.isEmpty { entries = entries.filter { $0.id.rawValue > request.pageToken } }
@@ -40,7 +40,7 @@ struct EntryService: Spire_Api_Server_Entry_V1_Entry.SimpleServiceProtocol {
     }
 
     func getEntry(request: Spire_Api_Server_Entry_V1_GetEntryRequest, context: ServerContext) async throws -> Spire_Api_Types_Entry {
-        _ = try requireAdmin(context)
+        _ = try api.adminCaller()
         guard !request.id.isEmpty else { throw RPCError(code: .invalidArgument, message: "missing ID") }
         guard let id = try? RegistrationEntryID(request.id), let entry = api.log.state.entries[id] else {
             throw RPCError(code: .notFound, message: "entry not found")
@@ -51,7 +51,7 @@ struct EntryService: Spire_Api_Server_Entry_V1_Entry.SimpleServiceProtocol {
     func batchCreateEntry(request: Spire_Api_Server_Entry_V1_BatchCreateEntryRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Entry_V1_BatchCreateEntryResponse
     {
-        let actor = try requireAdmin(context)
+        let actor = try api.adminCaller()
         guard request.entries.count <= Self.batchMax else {
             throw RPCError(code: .invalidArgument, message: "at most \(Self.batchMax) entries per batch")
         }
@@ -99,7 +99,7 @@ struct EntryService: Spire_Api_Server_Entry_V1_Entry.SimpleServiceProtocol {
     func batchUpdateEntry(request: Spire_Api_Server_Entry_V1_BatchUpdateEntryRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Entry_V1_BatchUpdateEntryResponse
     {
-        let actor = try requireAdmin(context)
+        let actor = try api.adminCaller()
         guard request.entries.count <= Self.batchMax else {
             throw RPCError(code: .invalidArgument, message: "at most \(Self.batchMax) entries per batch")
         }
@@ -148,7 +148,7 @@ struct EntryService: Spire_Api_Server_Entry_V1_Entry.SimpleServiceProtocol {
     func batchDeleteEntry(request: Spire_Api_Server_Entry_V1_BatchDeleteEntryRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Entry_V1_BatchDeleteEntryResponse
     {
-        let actor = try requireAdmin(context)
+        let actor = try api.adminCaller()
         guard request.ids.count <= Self.batchMax else {
             throw RPCError(code: .invalidArgument, message: "at most \(Self.batchMax) entries per batch")
         }
@@ -174,12 +174,7 @@ struct EntryService: Spire_Api_Server_Entry_V1_Entry.SimpleServiceProtocol {
     func getAuthorizedEntries(request: Spire_Api_Server_Entry_V1_GetAuthorizedEntriesRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Entry_V1_GetAuthorizedEntriesResponse
     {
-        let agent: AgentRecord
-        do {
-            agent = try await api.requireAgent()
-        } catch {
-            throw error.rpcError
-        }
+        let agent = try await api.agentCaller()
         var response = Spire_Api_Server_Entry_V1_GetAuthorizedEntriesResponse()
         response.entries = api.log.state.authorizedEntries(for: agent.spiffeID).map(WireMapping.wire)
         return response
@@ -193,14 +188,6 @@ struct EntryService: Spire_Api_Server_Entry_V1_Entry.SimpleServiceProtocol {
     }
 
     // MARK: - Helpers
-
-    private func requireAdmin(_ context: ServerContext) throws -> Actor {
-        do {
-            return try api.requireAdmin()
-        } catch {
-            throw error.rpcError
-        }
-    }
 
     /// The entries a filter selects, sorted by ID (the order pages follow).
     private func filtered(_ filter: Spire_Api_Server_Entry_V1_EntryFilter?) throws -> [RegistrationEntry] {

@@ -39,7 +39,7 @@ struct LocalAuthorityService: Spire_Api_Server_Localauthority_V1_LocalAuthority.
     }
 
     private func get(_ kind: Kind) throws -> Spire_Api_Server_Localauthority_V1_GetAuthorityStateResponse {
-        try admin()
+        _ = try api.adminCaller()
         var response = Spire_Api_Server_Localauthority_V1_GetAuthorityStateResponse()
         let all = states(kind).filter { !$0.revoked }
         if let active = all.first(where: { $0.phase == .active }) { response.active = Self.wire(active.id, active.expires) }
@@ -60,7 +60,7 @@ struct LocalAuthorityService: Spire_Api_Server_Localauthority_V1_LocalAuthority.
     }
 
     private func run(_ body: () async throws -> Void) async throws {
-        try admin()
+        _ = try api.adminCaller()
         do {
             try await body()
         } catch {
@@ -152,13 +152,5 @@ struct LocalAuthorityService: Spire_Api_Server_Localauthority_V1_LocalAuthority.
         var response = Spire_Api_Server_Localauthority_V1_RevokeAuthorityResponse()
         if let state = state(.x509, id: id.rawValue) { response.revokedAuthority = state }
         return response
-    }
-
-    private func admin() throws {
-        do {
-            _ = try api.requireAdmin()
-        } catch {
-            throw error.rpcError
-        }
     }
 }

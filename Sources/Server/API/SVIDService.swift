@@ -17,7 +17,7 @@ struct SVIDService: Spire_Api_Server_Svid_V1_SVID.SimpleServiceProtocol {
     func batchNewX509SVID(request: Spire_Api_Server_Svid_V1_BatchNewX509SVIDRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Svid_V1_BatchNewX509SVIDResponse
     {
-        let agent = try await requireAgent()
+        let agent = try await api.agentCaller()
         guard request.params.count <= Self.batchMax else {
             throw RPCError(code: .invalidArgument, message: "at most \(Self.batchMax) SVIDs per batch")
         }
@@ -68,7 +68,7 @@ struct SVIDService: Spire_Api_Server_Svid_V1_SVID.SimpleServiceProtocol {
     func newJWTSVID(request: Spire_Api_Server_Svid_V1_NewJWTSVIDRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Svid_V1_NewJWTSVIDResponse
     {
-        let agent = try await requireAgent()
+        let agent = try await api.agentCaller()
         try await api.admit(api.signingLimiter, cost: 1, context: context)
         guard let entry = api.log.state.authorizedEntries(for: agent.spiffeID).first(where: { $0.id.rawValue == request.entryID }) else {
             throw RPCError(code: .notFound, message: "entry \(request.entryID) not found or not authorized")
@@ -84,7 +84,7 @@ struct SVIDService: Spire_Api_Server_Svid_V1_SVID.SimpleServiceProtocol {
     func mintX509SVID(request: Spire_Api_Server_Svid_V1_MintX509SVIDRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Svid_V1_MintX509SVIDResponse
     {
-        let actor = try admin()
+        let actor = try api.adminCaller()
         guard request.ttl >= 0 else { throw RPCError(code: .invalidArgument, message: "ttl must not be negative") }
         // Admin minting takes the ID from the CSR's URI SAN, as SPIRE's MintX509SVID does.
         let csr: CertificateSigningRequest
@@ -121,7 +121,7 @@ struct SVIDService: Spire_Api_Server_Svid_V1_SVID.SimpleServiceProtocol {
     func mintJWTSVID(request: Spire_Api_Server_Svid_V1_MintJWTSVIDRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Svid_V1_MintJWTSVIDResponse
     {
-        let actor = try admin()
+        let actor = try api.adminCaller()
         let id: SPIFFEID
         do {
             id = try WireMapping.spiffeID(request.id, field: "SPIFFE ID")
@@ -159,21 +159,5 @@ struct SVIDService: Spire_Api_Server_Svid_V1_SVID.SimpleServiceProtocol {
         svid.expiresAt = Int64(issued.expiresAt.timeIntervalSince1970)
         svid.issuedAt = Int64(Date().timeIntervalSince1970)
         return svid
-    }
-
-    private func requireAgent() async throws -> AgentRecord {
-        do {
-            return try await api.requireAgent()
-        } catch {
-            throw error.rpcError
-        }
-    }
-
-    private func admin() throws -> Actor {
-        do {
-            return try api.requireAdmin()
-        } catch {
-            throw error.rpcError
-        }
     }
 }

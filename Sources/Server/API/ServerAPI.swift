@@ -51,6 +51,24 @@ public struct ServerAPI: Sendable {
         return .anonymous
     }
 
+    /// `requireAdmin()` for handlers, failing with the RPC error itself.
+    func adminCaller() throws(RPCError) -> Actor {
+        do {
+            return try requireAdmin()
+        } catch {
+            throw error.rpcError
+        }
+    }
+
+    /// `requireAgent()` for handlers, failing with the RPC error itself.
+    func agentCaller() async throws(RPCError) -> AgentRecord {
+        do {
+            return try await requireAgent()
+        } catch {
+            throw error.rpcError
+        }
+    }
+
     /// Waits for `limiter`'s admission of `cost` requests from the caller's address; callers on
     /// the admin socket are local administrators and are not limited.
     func admit(_ limiter: RateLimiter?, cost: Int, context: ServerContext) async throws {
