@@ -56,26 +56,27 @@ final class Cleanup: Sendable {
     func add(_ pid: pid_t) { state.withLock { $0.pids.append(pid) } }
     func setDirectory(_ path: String) { state.withLock { $0.directory = path } }
 
-    /// SIGTERM to every child, SIGKILL after 5 s, then removes the directory. Idempotent.
+    /// SIGTERM to every child, SIGKILL after 5 s, then removes the directory. Idempotent; holds
+    /// the lock throughout, so a second caller (the signal handler racing the failure path)
+    /// returns only once everything is gone.
     func run() {
-        let (pids, directory) = state.withLock { current in
-            defer { current = ([], nil) }
-            return (current.pids, current.directory)
-        }
-        for pid in pids { kill(pid, SIGTERM) }
-        for pid in pids {
-            var status: Int32 = 0
-            var waited = 0
-            while waitpid(pid, &status, WNOHANG) == 0 && waited < 500 {
-                usleep(10_000)
-                waited += 1
+        state.withLock { current in
+            for pid in current.pids { kill(pid, SIGTERM) }
+            for pid in current.pids {
+                var status: Int32 = 0
+                var waited = 0
+                while waitpid(pid, &status, WNOHANG) == 0 && waited < 500 {
+                    usleep(10_000)
+                    waited += 1
+                }
+                if waited >= 500 {
+                    kill(pid, SIGKILL)
+                    waitpid(pid, &status, 0)
+                }
             }
-            if waited >= 500 {
-                kill(pid, SIGKILL)
-                waitpid(pid, &status, 0)
-            }
+            if let directory = current.directory { try? FileManager.default.removeItem(atPath: directory) }
+            current = ([], nil)
         }
-        if let directory { try? FileManager.default.removeItem(atPath: directory) }
     }
 }
 
@@ -86,6 +87,7 @@ func installSignalHandlers() -> [any DispatchSourceSignal] {
         signal(signalNumber, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
         source.setEventHandler {
+            print("lineage-bench-agent: interrupted, stopping the server and agent")
             cleanup.run()
             exit(130)
         }
