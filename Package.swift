@@ -218,6 +218,20 @@ let package = Package(
             path: "bench/store",
             swiftSettings: strictSettings
         ),
+        // Agent latency: FetchX509SVID from the cache, and entry create → SVID on an open stream,
+        // against real lineage-server and lineage-agent child processes.
+        .executableTarget(
+            name: "lineage-bench-agent",
+            dependencies: [
+                "Wire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "bench/agent",
+            swiftSettings: strictSettings
+        ),
         // The admin CLI verbs (entry, token, bundle, agent, mint, localauthority, healthcheck): gRPC
         // clients of SPIRE's server API on the admin socket.
         .target(
