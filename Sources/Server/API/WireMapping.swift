@@ -46,11 +46,18 @@ public struct APIError: Error, CustomStringConvertible {
     }
 
     static func from(_ rejection: Rejection) -> APIError {
-        let text = "\(rejection)"
-        if text.contains("exists") || text.contains("similar") { return APIError(.alreadyExists, text) }
-        if text.contains("unknown") || text.contains("not found") { return APIError(.notFound, text) }
-        if text.contains("limit") { return APIError(.resourceExhausted, text) }
-        return APIError(.failedPrecondition, text)
+        let code: RPCError.Code = switch rejection {
+        case .entryIDExists, .duplicateEntry, .joinTokenExists, .agentAlreadyAttested, .authorityExists, .clusterMemberExists:
+            .alreadyExists
+        case .entryNotFound, .joinTokenUnknown, .agentNotFound, .authorityNotFound, .federatedBundleNotFound,
+             .clusterMemberNotFound:
+            .notFound
+        case .limitReached: .resourceExhausted
+        case .revisionMismatch, .joinTokenExpired, .joinTokenAlreadyConsumed, .agentBanned, .serialNotPending,
+             .invalidAuthorityTransition:
+            .failedPrecondition
+        }
+        return APIError(code, "\(rejection)")
     }
 }
 
