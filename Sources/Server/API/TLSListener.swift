@@ -17,18 +17,23 @@ import X509
 public final class TLSMaterial: Sendable {
     private struct Current {
         var chain: [Certificate]
-        var key: Certificate.PrivateKey
         var bundle: X509Bundle
+        /// The chain and key as NIOSSL takes them, converted once per update rather than on
+        /// every handshake.
+        var nioChain: [NIOSSLCertificate]
+        var nioKey: NIOSSLPrivateKey
     }
 
     private let current: Mutex<Current>
 
-    public init(chain: [Certificate], key: Certificate.PrivateKey, bundle: X509Bundle) {
-        current = Mutex(Current(chain: chain, key: key, bundle: bundle))
+    public init(chain: [Certificate], key: Certificate.PrivateKey, bundle: X509Bundle) throws {
+        let (nioChain, nioKey) = try Self.nioForms(chain: chain, key: key)
+        current = Mutex(Current(chain: chain, bundle: bundle, nioChain: nioChain, nioKey: nioKey))
     }
 
-    public func update(chain: [Certificate], key: Certificate.PrivateKey) {
-        current.withLock { $0.chain = chain; $0.key = key }
+    public func update(chain: [Certificate], key: Certificate.PrivateKey) throws {
+        let (nioChain, nioKey) = try Self.nioForms(chain: chain, key: key)
+        current.withLock { $0.chain = chain; $0.nioChain = nioChain; $0.nioKey = nioKey }
     }
 
     public func update(bundle: X509Bundle) {
@@ -38,8 +43,13 @@ public final class TLSMaterial: Sendable {
     public var bundle: X509Bundle { current.withLock { $0.bundle } }
     public var serverChain: [Certificate] { current.withLock { $0.chain } }
 
-    func nioCredentials() throws -> (chain: [NIOSSLCertificate], key: NIOSSLPrivateKey) {
-        let (chain, key) = current.withLock { ($0.chain, $0.key) }
+    var nioCredentials: (chain: [NIOSSLCertificate], key: NIOSSLPrivateKey) {
+        current.withLock { ($0.nioChain, $0.nioKey) }
+    }
+
+    private static func nioForms(
+        chain: [Certificate], key: Certificate.PrivateKey
+    ) throws -> (chain: [NIOSSLCertificate], key: NIOSSLPrivateKey) {
         let certificates = try chain.map { certificate in
             var serializer = DER.Serializer()
             try serializer.serialize(certificate)
@@ -64,7 +74,7 @@ struct TLSListenerFactory: HTTP2ServerTransport.ListenerFactory {
         listenerConfigurator: HTTP2ServerTransport.ListenerConfigurator,
         connectionConfigurator: HTTP2ServerTransport.ConnectionConfigurator
     ) async throws -> NIOAsyncChannel<HTTP2ServerTransport.ConnectionConfigurator.ConnectionChannel, Never> {
-        let (chain, key) = try material.nioCredentials()
+        let (chain, key) = material.nioCredentials
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
@@ -73,15 +83,11 @@ struct TLSListenerFactory: HTTP2ServerTransport.ListenerFactory {
         let material = self.material
         // Each handshake takes the current server SVID, so a renewed one is used at once.
         configuration.sslContextCallback = { _, promise in
-            do {
-                let (chain, key) = try material.nioCredentials()
-                var override = NIOSSLContextConfigurationOverride()
-                override.certificateChain = chain.map { .certificate($0) }
-                override.privateKey = .privateKey(key)
-                promise.succeed(override)
-            } catch {
-                promise.fail(error)
-            }
+            let (chain, key) = material.nioCredentials
+            var override = NIOSSLContextConfigurationOverride()
+            override.certificateChain = chain.map { .certificate($0) }
+            override.privateKey = .privateKey(key)
+            promise.succeed(override)
         }
         let context = try NIOSSLContext(configuration: configuration)
         return try await ServerBootstrap(group: eventLoopGroup)

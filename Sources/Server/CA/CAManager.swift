@@ -180,17 +180,25 @@ public final class CAManager: Sendable {
         try reloadActive()
     }
 
-    /// Points the signing material at what the log says is active.
+    /// Points the signing material at what the log says is active. `maintain()` calls this
+    /// every few seconds, so material already built for the same authority is kept.
     private func reloadActive() throws {
         let state = log.state
+        let (currentX509, currentJWT) = active.withLock { $0 }
         var x509: ActiveX509?
         if let record = state.activeX509Authority(of: server), let key = keys.key(named: Self.x509KeyName(record.reference)) {
-            let certificate = try Certificate(derEncoded: record.descriptor.certificateDER)
-            x509 = ActiveX509(reference: record.reference, authority: SigningAuthority(certificate: certificate, privateKey: key))
+            if let currentX509, currentX509.reference == record.reference {
+                x509 = currentX509
+            } else {
+                let certificate = try Certificate(derEncoded: record.descriptor.certificateDER)
+                x509 = ActiveX509(reference: record.reference, authority: SigningAuthority(certificate: certificate, privateKey: key))
+            }
         }
         var jwt: ActiveJWT?
         if let record = state.activeJWTAuthority(of: server), let key = keys.key(named: Self.jwtKeyName(record.reference)) {
-            jwt = ActiveJWT(reference: record.reference, signer: try Self.jwtSigner(key), notAfter: record.descriptor.notAfter.date)
+            jwt = currentJWT?.reference == record.reference
+                ? currentJWT
+                : ActiveJWT(reference: record.reference, signer: try Self.jwtSigner(key), notAfter: record.descriptor.notAfter.date)
         }
         active.withLock { $0 = (x509, jwt) }
     }

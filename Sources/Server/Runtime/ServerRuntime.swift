@@ -62,8 +62,8 @@ public final class ServerRuntime: Sendable {
             attestationLimiter: config.rateLimit.attestation ? RateLimiter(ratePerSecond: 1, burst: 1) : nil,
             signingLimiter: config.rateLimit.signing ? RateLimiter(ratePerSecond: 500, burst: 500) : nil)
         // Placeholder material until the CA is up; the TLS listener starts only after `refreshTLS`.
-        let key = Certificate.PrivateKey(P256Key.generate())
-        material = TLSMaterial(chain: [], key: key, bundle: X509Bundle(trustDomain: config.trustDomain))
+        material = try TLSMaterial(
+            chain: [], key: Certificate.PrivateKey(P256.Signing.PrivateKey()), bundle: X509Bundle(trustDomain: config.trustDomain))
     }
 
     public func run() async throws {
@@ -184,14 +184,10 @@ public final class ServerRuntime: Sendable {
         {
             return
         }
-        let key = Certificate.PrivateKey(P256Key.generate())
+        // The server's own SVID key lives in memory only: a restart makes a new one.
+        let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
         let certificate = try await api.issuer.issueX509(
             publicKey: key.publicKey, for: .init(id: .server(in: config.trustDomain)), actor: .server(log.nodeName), now: now)
-        material.update(chain: [certificate], key: key)
+        try material.update(chain: [certificate], key: key)
     }
-}
-
-/// A fresh P-256 key for the server's own SVID (kept in memory; a restart makes a new one).
-enum P256Key {
-    static func generate() -> P256.Signing.PrivateKey { P256.Signing.PrivateKey() }
 }
