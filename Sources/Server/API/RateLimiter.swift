@@ -46,8 +46,7 @@ public final class RateLimiter: Sendable {
             }
             var bucket = buckets[address] ?? Bucket(tokens: burst, updated: now)
             let elapsed = now - bucket.updated
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            bucket.tokens = min(burst, bucket.tokens + seconds * ratePerSecond)
+            bucket.tokens = min(burst, bucket.tokens + elapsed.inSeconds * ratePerSecond)
             bucket.updated = now
             let waitSeconds = bucket.tokens >= cost ? 0 : (cost - bucket.tokens) / ratePerSecond
             if waitSeconds <= 30 { bucket.tokens -= cost }

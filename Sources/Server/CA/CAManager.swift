@@ -114,10 +114,7 @@ public final class CAManager: Sendable {
         }
     }
 
-    private var caLifetime: TimeInterval {
-        let parts = settings.caTTL.components
-        return TimeInterval(parts.seconds) + TimeInterval(parts.attoseconds) / 1e18
-    }
+    private var caLifetime: TimeInterval { settings.caTTL.inSeconds }
 
     // MARK: - Transitions (also `localauthority`)
 

@@ -71,7 +71,7 @@ public struct SVIDIssuer: Sendable {
         let certificate = try CertificateTemplates.x509SVID(
             id: subject.id, publicKey: publicKey, dnsNames: subject.dnsNames,
             serialNumber: SerialNumbers.random(using: &random), now: now,
-            ttl: Self.seconds(subject.ttl ?? settings.defaultX509TTL), authority: active.authority)
+            ttl: (subject.ttl ?? settings.defaultX509TTL).inSeconds, authority: active.authority)
         let der = try CAManager.der(certificate)
         let issued = X509SVIDIssued(
             serialNumber: try CertificateSerialNumber(bytes: certificate.serialNumber.bytes),
@@ -89,7 +89,7 @@ public struct SVIDIssuer: Sendable {
     public func issueJWT(for subject: Subject, audience: [String], actor: Actor, now: Date = Date()) async throws -> (token: String, expiresAt: Date) {
         guard let active = ca.jwt else { throw IssueError(description: "this server has no active JWT authority") }
         guard !audience.isEmpty else { throw IssueError(description: "a JWT-SVID needs at least one audience") }
-        let expiresAt = min(now + Self.seconds(subject.ttl ?? settings.defaultJWTTTL), active.notAfter)
+        let expiresAt = min(now + (subject.ttl ?? settings.defaultJWTTTL).inSeconds, active.notAfter)
         guard expiresAt > now else { throw IssueError(description: "the JWT authority expires now") }
         let svid = try JWTSVID.sign(
             subject: subject.id, audience: audience, expiresAt: expiresAt, issuedAt: now,
@@ -100,10 +100,5 @@ public struct SVIDIssuer: Sendable {
         try await log.submit(.jwtSVIDIssued(issued), by: actor, at: now)
         log.metrics.svidSigned("jwt")
         return (svid.token, expiresAt)
-    }
-
-    static func seconds(_ duration: Duration) -> TimeInterval {
-        let parts = duration.components
-        return TimeInterval(parts.seconds) + TimeInterval(parts.attoseconds) / 1e18
     }
 }

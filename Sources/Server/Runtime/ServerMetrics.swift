@@ -28,7 +28,7 @@ public final class ServerMetrics: Sendable {
     }
 
     func commitLatency(_ duration: Duration) {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        let seconds = duration.inSeconds
         counters.withLock { counters in
             for (index, bound) in Self.latencyBuckets.enumerated() where seconds <= bound {
                 counters.commitLatencyBuckets[index] += 1
