@@ -59,12 +59,26 @@ struct LocalAuthorityService: Spire_Api_Server_Localauthority_V1_LocalAuthority.
         }
     }
 
-    private func run(_ body: () async throws -> Void) async throws {
+    /// Runs a CA operation for an admin and returns the state of the authority it touched.
+    private func perform(_ kind: Kind, _ operation: () async throws -> AuthorityID) async throws -> State? {
         _ = try api.adminCaller()
+        let id: AuthorityID
         do {
-            try await body()
+            id = try await operation()
         } catch {
             throw APIError.from(error).rpcError
+        }
+        return state(kind, id: id.rawValue)
+    }
+
+    /// `perform` for a transition of the authority the request names.
+    private func transition(
+        _ kind: Kind, _ rawID: String, _ move: @escaping (CAManager) -> (AuthorityID) async throws -> Void
+    ) async throws -> State? {
+        let id = try authorityID(rawID)
+        return try await perform(kind) {
+            try await move(api.ca)(id)
+            return id
         }
     }
 
@@ -77,80 +91,64 @@ struct LocalAuthorityService: Spire_Api_Server_Localauthority_V1_LocalAuthority.
     func prepareJWTAuthority(request: Spire_Api_Server_Localauthority_V1_PrepareAuthorityRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Localauthority_V1_PrepareAuthorityResponse
     {
-        var reference: AuthorityReference?
-        try await run { reference = try await api.ca.prepareJWT() }
         var response = Spire_Api_Server_Localauthority_V1_PrepareAuthorityResponse()
-        if let reference, let state = state(.jwt, id: reference.authorityID.rawValue) { response.preparedAuthority = state }
+        if let state = try await perform(.jwt, { try await api.ca.prepareJWT().authorityID }) { response.preparedAuthority = state }
         return response
     }
 
     func prepareX509Authority(request: Spire_Api_Server_Localauthority_V1_PrepareAuthorityRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Localauthority_V1_PrepareAuthorityResponse
     {
-        var reference: AuthorityReference?
-        try await run { reference = try await api.ca.prepareX509() }
         var response = Spire_Api_Server_Localauthority_V1_PrepareAuthorityResponse()
-        if let reference, let state = state(.x509, id: reference.authorityID.rawValue) { response.preparedAuthority = state }
+        if let state = try await perform(.x509, { try await api.ca.prepareX509().authorityID }) { response.preparedAuthority = state }
         return response
     }
 
     func activateJWTAuthority(request: Spire_Api_Server_Localauthority_V1_AuthorityIDRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Localauthority_V1_ActivateAuthorityResponse
     {
-        let id = try authorityID(request.authorityID)
-        try await run { try await api.ca.activateJWT(id) }
         var response = Spire_Api_Server_Localauthority_V1_ActivateAuthorityResponse()
-        if let state = state(.jwt, id: id.rawValue) { response.activatedAuthority = state }
+        if let state = try await transition(.jwt, request.authorityID, CAManager.activateJWT) { response.activatedAuthority = state }
         return response
     }
 
     func activateX509Authority(request: Spire_Api_Server_Localauthority_V1_AuthorityIDRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Localauthority_V1_ActivateAuthorityResponse
     {
-        let id = try authorityID(request.authorityID)
-        try await run { try await api.ca.activateX509(id) }
         var response = Spire_Api_Server_Localauthority_V1_ActivateAuthorityResponse()
-        if let state = state(.x509, id: id.rawValue) { response.activatedAuthority = state }
+        if let state = try await transition(.x509, request.authorityID, CAManager.activateX509) { response.activatedAuthority = state }
         return response
     }
 
     func taintJWTAuthority(request: Spire_Api_Server_Localauthority_V1_AuthorityIDRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Localauthority_V1_TaintAuthorityResponse
     {
-        let id = try authorityID(request.authorityID)
-        try await run { try await api.ca.taintJWT(id) }
         var response = Spire_Api_Server_Localauthority_V1_TaintAuthorityResponse()
-        if let state = state(.jwt, id: id.rawValue) { response.taintedAuthority = state }
+        if let state = try await transition(.jwt, request.authorityID, CAManager.taintJWT) { response.taintedAuthority = state }
         return response
     }
 
     func taintX509Authority(request: Spire_Api_Server_Localauthority_V1_AuthorityIDRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Localauthority_V1_TaintAuthorityResponse
     {
-        let id = try authorityID(request.authorityID)
-        try await run { try await api.ca.taintX509(id) }
         var response = Spire_Api_Server_Localauthority_V1_TaintAuthorityResponse()
-        if let state = state(.x509, id: id.rawValue) { response.taintedAuthority = state }
+        if let state = try await transition(.x509, request.authorityID, CAManager.taintX509) { response.taintedAuthority = state }
         return response
     }
 
     func revokeJWTAuthority(request: Spire_Api_Server_Localauthority_V1_AuthorityIDRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Localauthority_V1_RevokeAuthorityResponse
     {
-        let id = try authorityID(request.authorityID)
-        try await run { try await api.ca.revokeJWT(id) }
         var response = Spire_Api_Server_Localauthority_V1_RevokeAuthorityResponse()
-        if let state = state(.jwt, id: id.rawValue) { response.revokedAuthority = state }
+        if let state = try await transition(.jwt, request.authorityID, CAManager.revokeJWT) { response.revokedAuthority = state }
         return response
     }
 
     func revokeX509Authority(request: Spire_Api_Server_Localauthority_V1_AuthorityIDRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Localauthority_V1_RevokeAuthorityResponse
     {
-        let id = try authorityID(request.authorityID)
-        try await run { try await api.ca.revokeX509(id) }
         var response = Spire_Api_Server_Localauthority_V1_RevokeAuthorityResponse()
-        if let state = state(.x509, id: id.rawValue) { response.revokedAuthority = state }
+        if let state = try await transition(.x509, request.authorityID, CAManager.revokeX509) { response.revokedAuthority = state }
         return response
     }
 }
