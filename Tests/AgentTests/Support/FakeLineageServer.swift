@@ -33,6 +33,9 @@ final class FakeLineageServer: Sendable {
         var history: [(revision: UInt64, upserted: [String], deleted: [String])] = []
         var watchers: [UInt64: AsyncStream<Void>.Continuation] = [:]
         var nextWatcher: UInt64 = 0
+        /// Set when `serve` ends: a watch that arrives after that ends at once, so the graceful
+        /// shutdown never waits for a stream nobody will finish.
+        var shuttingDown = false
         var attestCount = 0
         var renewCount = 0
         var batchCalls = 0
@@ -92,6 +95,7 @@ final class FakeLineageServer: Sendable {
                 return nil
             }
             defer {
+                state.withLock { $0.shuttingDown = true }
                 server.beginGracefulShutdown()
                 finishWatchers()
             }
@@ -99,6 +103,7 @@ final class FakeLineageServer: Sendable {
                 throw RPCError(code: .internalError, message: "fake server did not bind")
             }
             let result = try await body(ipv4.port)
+            state.withLock { $0.shuttingDown = true }
             server.beginGracefulShutdown()
             finishWatchers()
             group.cancelAll()
@@ -204,12 +209,25 @@ final class FakeLineageServer: Sendable {
 
     func watch(from revision: UInt64, writer: RPCWriter<Lineage_Api_V1_WatchAuthorizedEntriesResponse>) async throws {
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let id = state.withLock { state -> UInt64 in
+        let id = state.withLock { state -> UInt64? in
+            guard !state.shuttingDown else { return nil }
             defer { state.nextWatcher += 1 }
             state.watchers[state.nextWatcher] = continuation
             return state.nextWatcher
         }
+        guard let id else { return }
         defer { _ = state.withLock { $0.watchers.removeValue(forKey: id) } }
+        // A client that goes away cancels the RPC, not the task: end the wait then too.
+        try await withRPCCancellationHandler {
+            try await follow(from: revision, writer: writer, wakeUps: stream)
+        } onCancelRPC: {
+            continuation.finish()
+        }
+    }
+
+    private func follow(
+        from revision: UInt64, writer: RPCWriter<Lineage_Api_V1_WatchAuthorizedEntriesResponse>, wakeUps stream: AsyncStream<Void>
+    ) async throws {
         var sent = revision
         // First message: a full snapshot when asked from 0, else the changes since `revision`.
         var first = true
