@@ -9,6 +9,8 @@ public struct AuthorityError: Error, Hashable, Sendable, CustomStringConvertible
         case authorityNotYetValid
         case invalidDNSName
         case signingFailed
+        /// The upstream authority's files are unusable (SPIRE's `UpstreamAuthority "disk"`).
+        case upstreamInvalid
     }
 
     public let code: Code
@@ -35,4 +37,6 @@ public enum Limits {
     /// RSA keys accepted in CSRs, in bits.
     public static let rsaKeyBitsMin = 2048
     public static let rsaKeyBitsMax = 8192
+    /// Certificates in an upstream authority's chain or bundle file.
+    public static let upstreamCertificatesMax = 8
 }

@@ -19,6 +19,12 @@ public struct SigningAuthority: Sendable {
         self.privateKey = privateKey
     }
 
+    /// The certificates that follow one this authority issues, up to the bundle's roots: none
+    /// when the authority is a self-signed root in the bundle, else itself and the chain above it.
+    public var chainAfterIssued: [Certificate] {
+        certificate.isSelfIssued ? [] : [certificate] + upstreamChain
+    }
+
     /// The subject key identifier, the authority's ID in events and bundles.
     public var subjectKeyID: [UInt8] {
         if let ski = try? certificate.extensions.subjectKeyIdentifier {
@@ -26,4 +32,9 @@ public struct SigningAuthority: Sendable {
         }
         return Array(SubjectKeyIdentifier(hash: certificate.publicKey).keyIdentifier)
     }
+}
+
+extension Certificate {
+    /// Issuer and subject are the same name: a root, or a self-signed CA.
+    var isSelfIssued: Bool { issuer == subject }
 }

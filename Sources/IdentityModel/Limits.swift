@@ -51,6 +51,10 @@ public enum Limits {
     public static let audiencesPerJWTSVIDMax = 32
     public static let audienceBytesMax = 1024
 
+    /// Certificates between an upstream-signed CA and its upstream roots, and upstream roots.
+    public static let upstreamChainCertificatesMax = 8
+    public static let upstreamRootsMax = 16
+
     /// Authorities in one federated bundle, matching the SPIFFE module's bundle bounds.
     public static let x509AuthoritiesPerBundleMax = SPIFFE.Limits.certificatesPerBundleMax
     public static let jwtAuthoritiesPerBundleMax = SPIFFE.Limits.bundleKeysMax

@@ -33,14 +33,27 @@ extension IdentityState {
         let jwt = jwtAuthorities.values.filter { !$0.revoked }.sorted { Self.precedes($0.reference, $1.reference) }
         return TrustBundleView(
             sequenceNumber: bundleSequenceNumber,
-            x509Authorities: x509.map {
-                .init(reference: $0.reference, certificateDER: $0.descriptor.certificateDER, tainted: $0.tainted)
-            },
+            x509Authorities: Self.bundleCertificates(x509),
             jwtAuthorities: jwt.map {
                 .init(
                     reference: $0.reference, publicKeyDER: $0.descriptor.publicKeyDER,
                     expiresAt: $0.descriptor.notAfter, tainted: $0.tainted)
             })
+    }
+
+    /// One bundle certificate per distinct DER: upstream-signed authorities share their upstream
+    /// roots, which appear once. Tainting an upstream-signed authority does not taint the root:
+    /// the suspected key is the server's, not the upstream's.
+    static func bundleCertificates(_ records: [X509AuthorityRecord]) -> [TrustBundleView.X509Authority] {
+        var certificates: [TrustBundleView.X509Authority] = []
+        var seen: Set<[UInt8]> = []
+        for record in records {
+            let tainted = record.tainted && record.descriptor.upstreamAuthorityID == nil
+            for der in record.descriptor.bundleCertificatesDER where seen.insert(der).inserted {
+                certificates.append(.init(reference: record.reference, certificateDER: der, tainted: tainted))
+            }
+        }
+        return certificates
     }
 
     /// The active X.509 authority of `server`, the one it signs with; nil between rotations.

@@ -22,6 +22,25 @@ struct RoundTripTests {
         #expect(try EventCodec.decode(EventCodec.encode(envelope)) == envelope)
     }
 
+    @Test("an upstream-signed authority keeps its chain and roots; upstream material needs its ID and a root")
+    func upstreamAuthority() throws {
+        let der: [UInt8] = [0x30, 0x03, 0x02, 0x01, 0x01]
+        func prepared(_ upstreamID: AuthorityID?, chain: [[UInt8]], roots: [[UInt8]]) -> EventEnvelope {
+            Fixtures.envelope(.x509AuthorityPrepared(.init(authority: X509AuthorityDescriptor(
+                reference: Fixtures.serverAuthority, certificateDER: der, notAfter: Fixtures.issuedAt,
+                upstreamAuthorityID: upstreamID, upstreamChainDER: chain, upstreamRootsDER: roots))), actor: Fixtures.server)
+        }
+        let upstream = try AuthorityID("0a1b2c")
+        let signed = prepared(upstream, chain: [der, der + [0]], roots: [der])
+        #expect(try EventCodec.decode(EventCodec.encode(signed)) == signed)
+        #expect(throws: EventCodecError.invalidField(ValidationError(field: "x509_authority_prepared_v1.upstream_roots_der", .empty))) {
+            try EventCodec.decode(EventCodec.encode(prepared(upstream, chain: [der], roots: [])))
+        }
+        #expect(throws: EventCodecError.invalidField(ValidationError(field: "x509_authority_prepared_v1.upstream_authority_id", .empty))) {
+            try EventCodec.decode(EventCodec.encode(prepared(nil, chain: [], roots: [der])))
+        }
+    }
+
     @Test("optional fields keep their absence and zero values stay distinct from it")
     func optionals() throws {
         var entry = Fixtures.entry

@@ -30,6 +30,34 @@ struct BundleViewTests {
         #expect(bundle.x509Authorities.allSatisfy { !$0.tainted })
     }
 
+    @Test("upstream-signed authorities put their upstream roots in the bundle, each root once, never tainted")
+    func upstreamRoots() {
+        var h = Harness()
+        func upstreamSigned(_ server: String, _ id: String) -> X509AuthorityDescriptor {
+            var descriptor = F.x509(server, id)
+            descriptor.upstreamAuthorityID = F.authority("upstream")
+            descriptor.upstreamChainDER = [Array("intermediate".utf8)]
+            descriptor.upstreamRootsDER = [Array("root-1".utf8), Array("root-2".utf8)]
+            return descriptor
+        }
+        h.must(.x509AuthorityPrepared(.init(authority: upstreamSigned("server-1", "a"))))
+        h.must(.x509AuthorityPrepared(.init(authority: upstreamSigned("server-2", "b"))))
+        h.must(.x509AuthorityPrepared(.init(authority: F.x509("server-3", "c"))))
+        var bundle = h.state.ownBundle
+        #expect(bundle.x509Authorities.map(\.certificateDER) == [Array("root-1".utf8), Array("root-2".utf8), Array("cert-c".utf8)])
+        #expect(bundle.x509Authorities.allSatisfy { !$0.tainted })
+        h.must(.x509AuthorityActivated(.init(authority: F.reference("server-2", "b"))))
+        h.must(.x509AuthorityPrepared(.init(authority: upstreamSigned("server-2", "d"))))
+        h.must(.x509AuthorityActivated(.init(authority: F.reference("server-2", "d"))))
+        h.must(.x509AuthorityTainted(.init(authority: F.reference("server-2", "b"))))
+        h.must(.x509AuthorityActivated(.init(authority: F.reference("server-3", "c"))))
+        h.must(.x509AuthorityPrepared(.init(authority: F.x509("server-3", "e"))))
+        h.must(.x509AuthorityActivated(.init(authority: F.reference("server-3", "e"))))
+        h.must(.x509AuthorityTainted(.init(authority: F.reference("server-3", "c"))))
+        bundle = h.state.ownBundle
+        #expect(bundle.x509Authorities.map(\.tainted) == [false, false, true, false])
+    }
+
     @Test("the sequence number rises on every content change and not on activation")
     func sequence() {
         var h = Harness()

@@ -21,7 +21,8 @@ final class ServerProcess: @unchecked Sendable {
     var dataDir: String { directory + "/data" }
     var configPath: String { directory + "/server.conf" }
 
-    init(trustDomain: String = "example.org", attestationRateLimit: Bool = true) throws {
+    /// `extraPlugins` is HCL added inside `plugins { }` (an UpstreamAuthority, another attestor).
+    init(trustDomain: String = "example.org", attestationRateLimit: Bool = true, extraPlugins: String = "") throws {
         executable = try CrashRecoveryTests.executable("lineage-server")
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(UUID().uuidString.prefix(8))").path
         port = Int.random(in: 20_000...40_000)
@@ -62,6 +63,7 @@ final class ServerProcess: @unchecked Sendable {
                 NodeAttestor "join_token" {
                     plugin_data {}
                 }
+            \(extraPlugins)
             }
             """
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
@@ -108,7 +110,7 @@ final class ServerProcess: @unchecked Sendable {
         }
     }
 
-    private static func runBlocking(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    static func runBlocking(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments

@@ -150,7 +150,19 @@ extension EventCodec {
                 certificateDER: try der(message.certificateDer, max: Limits.certificateDERBytesMax, at: path + ".certificate_der"),
                 notAfter: Timestamp(millisecondsSinceEpoch: message.notAfterUnixMs),
                 upstreamAuthorityID: message.upstreamAuthorityID.isEmpty
-                    ? nil : try authorityID(message.upstreamAuthorityID, at: path + ".upstream_authority_id"))
+                    ? nil : try authorityID(message.upstreamAuthorityID, at: path + ".upstream_authority_id"),
+                upstreamChainDER: try certificates(
+                    message.upstreamChainDer, max: Limits.upstreamChainCertificatesMax, at: path + ".upstream_chain_der"),
+                upstreamRootsDER: try certificates(
+                    message.upstreamRootsDer, max: Limits.upstreamRootsMax, at: path + ".upstream_roots_der"))
+            // Self-signed authorities carry no upstream material; upstream-signed ones name at
+            // least one root, or the bundle would lose the way to verify what they sign.
+            if descriptor.upstreamAuthorityID == nil, !descriptor.upstreamChainDER.isEmpty || !descriptor.upstreamRootsDER.isEmpty {
+                throw .invalidField(ValidationError(field: path + ".upstream_authority_id", .empty))
+            }
+            if descriptor.upstreamAuthorityID != nil, descriptor.upstreamRootsDER.isEmpty {
+                throw .invalidField(ValidationError(field: path + ".upstream_roots_der", .empty))
+            }
             return .x509AuthorityPrepared(.init(authority: descriptor))
         case .x509AuthorityActivatedV1(let message):
             let path = "x509_authority_activated_v1"
@@ -228,20 +240,22 @@ extension EventCodec {
         return event
     }
 
+    static func certificates(_ list: [Data], max: Int, at path: String) throws(EventCodecError) -> [[UInt8]] {
+        if list.count > max { throw .invalidField(ValidationError(field: path, .tooMany(max: max))) }
+        var certificates: [[UInt8]] = []
+        for (index, certificate) in list.enumerated() {
+            certificates.append(try der(certificate, max: Limits.certificateDERBytesMax, at: path + "[\(index)]"))
+        }
+        return certificates
+    }
+
     static func readBundle(
         _ message: Lineage_Identity_V1_FederatedBundleSetV1, at path: String
     ) throws(EventCodecError) -> FederatedBundle {
         try requireKnownFields(message, at: path)
         let domain = try trustDomain(message.trustDomain, at: path + ".trust_domain")
-        if message.x509AuthoritiesDer.count > Limits.x509AuthoritiesPerBundleMax {
-            throw .invalidField(
-                ValidationError(field: path + ".x509_authorities_der", .tooMany(max: Limits.x509AuthoritiesPerBundleMax)))
-        }
-        var authorities: [[UInt8]] = []
-        for (index, certificate) in message.x509AuthoritiesDer.enumerated() {
-            authorities.append(
-                try der(certificate, max: Limits.certificateDERBytesMax, at: path + ".x509_authorities_der[\(index)]"))
-        }
+        let authorities = try certificates(
+            message.x509AuthoritiesDer, max: Limits.x509AuthoritiesPerBundleMax, at: path + ".x509_authorities_der")
         if message.jwtAuthorities.count > Limits.jwtAuthoritiesPerBundleMax {
             throw .invalidField(
                 ValidationError(field: path + ".jwt_authorities", .tooMany(max: Limits.jwtAuthoritiesPerBundleMax)))

@@ -143,6 +143,8 @@ extension EventCodec {
             message.certificateDer = Data(event.authority.certificateDER)
             message.notAfterUnixMs = event.authority.notAfter.millisecondsSinceEpoch
             message.upstreamAuthorityID = event.authority.upstreamAuthorityID?.rawValue ?? ""
+            message.upstreamChainDer = event.authority.upstreamChainDER.map { Data($0) }
+            message.upstreamRootsDer = event.authority.upstreamRootsDER.map { Data($0) }
             return .x509AuthorityPreparedV1(message)
         case .x509AuthorityActivated(let event):
             var message = Lineage_Identity_V1_X509AuthorityActivatedV1()

@@ -547,6 +547,13 @@ nonisolated struct Lineage_Identity_V1_X509AuthorityPreparedV1: Sendable {
   /// Subject key ID of the upstream authority that signed it; empty when self-signed.
   var upstreamAuthorityID: String = String()
 
+  /// Upstream-signed only: the certificates between this CA and the upstream roots, nearest
+  /// first (every SVID carries them after the CA), and the upstream roots, which stand in the
+  /// trust bundle instead of this CA.
+  var upstreamChainDer: [Data] = []
+
+  var upstreamRootsDer: [Data] = []
+
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
   init() {}
@@ -1725,7 +1732,7 @@ nonisolated extension Lineage_Identity_V1_JWTSVIDIssuedV1: SwiftProtobuf.Message
 
 nonisolated extension Lineage_Identity_V1_X509AuthorityPreparedV1: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".X509AuthorityPreparedV1"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}server_node_name\0\u{3}authority_id\0\u{3}certificate_der\0\u{3}not_after_unix_ms\0\u{3}upstream_authority_id\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}server_node_name\0\u{3}authority_id\0\u{3}certificate_der\0\u{3}not_after_unix_ms\0\u{3}upstream_authority_id\0\u{3}upstream_chain_der\0\u{3}upstream_roots_der\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1738,6 +1745,8 @@ nonisolated extension Lineage_Identity_V1_X509AuthorityPreparedV1: SwiftProtobuf
       case 3: try { try decoder.decodeSingularBytesField(value: &self.certificateDer) }()
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.notAfterUnixMs) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.upstreamAuthorityID) }()
+      case 6: try { try decoder.decodeRepeatedBytesField(value: &self.upstreamChainDer) }()
+      case 7: try { try decoder.decodeRepeatedBytesField(value: &self.upstreamRootsDer) }()
       default: break
       }
     }
@@ -1759,6 +1768,12 @@ nonisolated extension Lineage_Identity_V1_X509AuthorityPreparedV1: SwiftProtobuf
     if !self.upstreamAuthorityID.isEmpty {
       try visitor.visitSingularStringField(value: self.upstreamAuthorityID, fieldNumber: 5)
     }
+    if !self.upstreamChainDer.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.upstreamChainDer, fieldNumber: 6)
+    }
+    if !self.upstreamRootsDer.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.upstreamRootsDer, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1768,6 +1783,8 @@ nonisolated extension Lineage_Identity_V1_X509AuthorityPreparedV1: SwiftProtobuf
     if lhs.certificateDer != rhs.certificateDer {return false}
     if lhs.notAfterUnixMs != rhs.notAfterUnixMs {return false}
     if lhs.upstreamAuthorityID != rhs.upstreamAuthorityID {return false}
+    if lhs.upstreamChainDer != rhs.upstreamChainDer {return false}
+    if lhs.upstreamRootsDer != rhs.upstreamRootsDer {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

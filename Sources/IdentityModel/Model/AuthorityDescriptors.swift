@@ -20,15 +20,29 @@ public struct X509AuthorityDescriptor: Hashable, Sendable {
     public var notAfter: Timestamp
     /// The upstream authority that signed it; nil when self-signed.
     public var upstreamAuthorityID: AuthorityID?
+    /// Upstream-signed only: the certificates between this CA and the upstream roots, nearest
+    /// first. Every SVID it signs carries the CA and then these after its leaf.
+    public var upstreamChainDER: [[UInt8]]
+    /// Upstream-signed only: the upstream roots, which stand in the trust bundle instead of the
+    /// CA itself (SPIRE's `UpstreamAuthority` with the upstream bundle).
+    public var upstreamRootsDER: [[UInt8]]
 
     public init(
         reference: AuthorityReference, certificateDER: [UInt8], notAfter: Timestamp,
-        upstreamAuthorityID: AuthorityID? = nil
+        upstreamAuthorityID: AuthorityID? = nil, upstreamChainDER: [[UInt8]] = [], upstreamRootsDER: [[UInt8]] = []
     ) {
         self.reference = reference
         self.certificateDER = certificateDER
         self.notAfter = notAfter
         self.upstreamAuthorityID = upstreamAuthorityID
+        self.upstreamChainDER = upstreamChainDER
+        self.upstreamRootsDER = upstreamRootsDER
+    }
+
+    /// The certificates this authority puts in the trust bundle: its upstream roots when an
+    /// upstream signed it, itself otherwise.
+    public var bundleCertificatesDER: [[UInt8]] {
+        upstreamAuthorityID == nil ? [certificateDER] : upstreamRootsDER
     }
 }
 

@@ -167,14 +167,14 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
     private func issueAgentSVID(_ agentID: SPIFFEID, csr: [UInt8], attestation: String, canReattest: Bool) async throws
         -> Spire_Api_Types_X509SVID
     {
-        let certificate = try await issue(csr: csr, for: agentID)
-        let serial = try CertificateSerialNumber(bytes: certificate.serialNumber.bytes)
+        let issued = try await issue(csr: csr, for: agentID)
+        let serial = try CertificateSerialNumber(bytes: issued.certificate.serialNumber.bytes)
         try await submit(
             .agentAttested(AgentAttested(
                 agentID: agentID, attestationType: attestation, selectors: [], serialNumber: serial,
-                notAfter: Timestamp(date: certificate.notValidAfter), canReattest: canReattest)),
+                notAfter: Timestamp(date: issued.certificate.notValidAfter), canReattest: canReattest)),
             by: .agent(agentID))
-        return try Self.wireSVID(certificate, id: agentID)
+        return try Self.wireSVID(issued, id: agentID)
     }
 
     func renewAgent(request: Spire_Api_Server_Agent_V1_RenewAgentRequest, context: ServerContext) async throws
@@ -184,14 +184,14 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
         guard request.hasParams, !request.params.csr.isEmpty else {
             throw RPCError(code: .invalidArgument, message: "missing CSR")
         }
-        let certificate = try await issue(csr: Array(request.params.csr), for: agent.spiffeID)
+        let issued = try await issue(csr: Array(request.params.csr), for: agent.spiffeID)
         try await submit(
             .agentRenewed(AgentRenewed(
-                agentID: agent.spiffeID, serialNumber: try CertificateSerialNumber(bytes: certificate.serialNumber.bytes),
-                notAfter: Timestamp(date: certificate.notValidAfter))),
+                agentID: agent.spiffeID, serialNumber: try CertificateSerialNumber(bytes: issued.certificate.serialNumber.bytes),
+                notAfter: Timestamp(date: issued.certificate.notValidAfter))),
             by: .agent(agent.spiffeID))
         var response = Spire_Api_Server_Agent_V1_RenewAgentResponse()
-        response.svid = try Self.wireSVID(certificate, id: agent.spiffeID)
+        response.svid = try Self.wireSVID(issued, id: agent.spiffeID)
         return response
     }
 
@@ -203,7 +203,7 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
 
     // MARK: - Helpers
 
-    private func issue(csr: [UInt8], for agentID: SPIFFEID) async throws -> Certificate {
+    private func issue(csr: [UInt8], for agentID: SPIFFEID) async throws -> SVIDIssuer.IssuedX509 {
         do {
             return try await api.issuer.issueX509(
                 csrDER: csr, for: .init(id: agentID, ttl: agentTTL, requestingAgent: agentID), actor: .agent(agentID))
@@ -214,11 +214,11 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
         }
     }
 
-    static func wireSVID(_ certificate: Certificate, id: SPIFFEID) throws -> Spire_Api_Types_X509SVID {
+    static func wireSVID(_ issued: SVIDIssuer.IssuedX509, id: SPIFFEID) throws -> Spire_Api_Types_X509SVID {
         var svid = Spire_Api_Types_X509SVID()
-        svid.certChain = [Data(try CAManager.der(certificate))]
+        svid.certChain = try issued.chain.map { Data(try CAManager.der($0)) }
         svid.id = WireMapping.wire(id)
-        svid.expiresAt = Int64(certificate.notValidAfter.timeIntervalSince1970)
+        svid.expiresAt = Int64(issued.certificate.notValidAfter.timeIntervalSince1970)
         return svid
     }
 

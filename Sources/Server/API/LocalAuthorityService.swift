@@ -12,29 +12,33 @@ struct LocalAuthorityService: Spire_Api_Server_Localauthority_V1_LocalAuthority.
 
     private enum Kind { case x509, jwt }
 
-    private func states(_ kind: Kind) -> [(id: String, phase: AuthorityPhase, expires: Int64, revoked: Bool)] {
+    private typealias Summary = (id: String, phase: AuthorityPhase, expires: Int64, revoked: Bool, upstream: String)
+
+    private func states(_ kind: Kind) -> [Summary] {
         let state = api.log.state
         let server = api.log.nodeName
         switch kind {
         case .x509:
             return state.x509Authorities.values.filter { $0.reference.serverNodeName == server }.map {
-                ($0.reference.authorityID.rawValue, $0.phase, $0.descriptor.notAfter.millisecondsSinceEpoch / 1000, $0.revoked)
+                ($0.reference.authorityID.rawValue, $0.phase, $0.descriptor.notAfter.millisecondsSinceEpoch / 1000, $0.revoked,
+                 $0.descriptor.upstreamAuthorityID?.rawValue ?? "")
             }
         case .jwt:
             return state.jwtAuthorities.values.filter { $0.reference.serverNodeName == server }.map {
-                ($0.reference.authorityID.rawValue, $0.phase, $0.descriptor.notAfter.millisecondsSinceEpoch / 1000, $0.revoked)
+                ($0.reference.authorityID.rawValue, $0.phase, $0.descriptor.notAfter.millisecondsSinceEpoch / 1000, $0.revoked, "")
             }
         }
     }
 
     private func state(_ kind: Kind, id: String) -> State? {
-        states(kind).first { $0.id == id }.map { Self.wire($0.id, $0.expires) }
+        states(kind).first { $0.id == id }.map(Self.wire)
     }
 
-    private static func wire(_ id: String, _ expires: Int64) -> State {
+    private static func wire(_ summary: Summary) -> State {
         var state = State()
-        state.authorityID = id
-        state.expiresAt = expires
+        state.authorityID = summary.id
+        state.expiresAt = summary.expires
+        state.upstreamAuthoritySubjectKeyID = summary.upstream
         return state
     }
 
@@ -42,11 +46,11 @@ struct LocalAuthorityService: Spire_Api_Server_Localauthority_V1_LocalAuthority.
         _ = try api.adminCaller()
         var response = Spire_Api_Server_Localauthority_V1_GetAuthorityStateResponse()
         let all = states(kind).filter { !$0.revoked }
-        if let active = all.first(where: { $0.phase == .active }) { response.active = Self.wire(active.id, active.expires) }
+        if let active = all.first(where: { $0.phase == .active }) { response.active = Self.wire(active) }
         if let prepared = all.filter({ $0.phase == .prepared }).max(by: { $0.expires < $1.expires }) {
-            response.prepared = Self.wire(prepared.id, prepared.expires)
+            response.prepared = Self.wire(prepared)
         }
-        if let old = all.filter({ $0.phase == .old }).max(by: { $0.expires < $1.expires }) { response.old = Self.wire(old.id, old.expires) }
+        if let old = all.filter({ $0.phase == .old }).max(by: { $0.expires < $1.expires }) { response.old = Self.wire(old) }
         return response
     }
 

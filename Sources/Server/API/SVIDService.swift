@@ -35,9 +35,9 @@ struct SVIDService: Spire_Api_Server_Svid_V1_SVID.SimpleServiceProtocol {
                             throw APIError(.notFound, "entry \(params.entryID) not found or not authorized for \(agent.spiffeID)")
                         }
                         guard !params.csr.isEmpty else { throw APIError(.invalidArgument, "missing CSR") }
-                        let certificate = try await sign(csr: Array(params.csr), entry: entry, agent: agent.spiffeID)
+                        let issued = try await sign(csr: Array(params.csr), entry: entry, agent: agent.spiffeID)
                         result.status = APIError.ok
-                        result.svid = try AgentService.wireSVID(certificate, id: entry.spiffeID)
+                        result.svid = try AgentService.wireSVID(issued, id: entry.spiffeID)
                     } catch let error as AuthorityError {
                         result.status = APIError(.invalidArgument, "failed to sign X509-SVID: \(error)").status
                     } catch {
@@ -55,7 +55,7 @@ struct SVIDService: Spire_Api_Server_Svid_V1_SVID.SimpleServiceProtocol {
         return response
     }
 
-    private func sign(csr: [UInt8], entry: RegistrationEntry, agent: SPIFFEID) async throws -> Certificate {
+    private func sign(csr: [UInt8], entry: RegistrationEntry, agent: SPIFFEID) async throws -> SVIDIssuer.IssuedX509 {
         try await api.issuer.issueX509(
             csrDER: csr,
             for: .init(
@@ -105,16 +105,16 @@ struct SVIDService: Spire_Api_Server_Svid_V1_SVID.SimpleServiceProtocol {
         let dnsNames = (try? csr.attributes.extensionRequest?.extensions.subjectAlternativeNames)??.compactMap { name -> String? in
             if case .dnsName(let dns) = name { dns } else { nil }
         } ?? []
-        let certificate: Certificate
+        let issued: SVIDIssuer.IssuedX509
         do {
-            certificate = try await api.issuer.issueX509(
+            issued = try await api.issuer.issueX509(
                 csrDER: Array(request.csr),
                 for: .init(id: id, dnsNames: dnsNames, ttl: request.ttl > 0 ? .seconds(Int64(request.ttl)) : nil), actor: actor)
         } catch let error as AuthorityError {
             throw RPCError(code: .invalidArgument, message: "failed to sign X509-SVID: \(error)")
         }
         var response = Spire_Api_Server_Svid_V1_MintX509SVIDResponse()
-        response.svid = try AgentService.wireSVID(certificate, id: id)
+        response.svid = try AgentService.wireSVID(issued, id: id)
         return response
     }
 

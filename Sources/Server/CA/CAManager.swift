@@ -21,16 +21,54 @@ public final class CAManager: Sendable {
         public var subject: CertificateTemplates.CASubject
         public var x509KeyType: KeyType
         public var jwtKeyType: KeyType
+        /// SPIRE's `UpstreamAuthority "disk"`: read again at every CA preparation, so replaced
+        /// upstream files take effect at the next rotation, as in SPIRE.
+        public var upstream: UpstreamFiles?
 
         public init(
             trustDomain: TrustDomain, caTTL: Duration, subject: CertificateTemplates.CASubject,
-            x509KeyType: KeyType, jwtKeyType: KeyType
+            x509KeyType: KeyType, jwtKeyType: KeyType, upstream: UpstreamFiles? = nil
         ) {
             self.trustDomain = trustDomain
             self.caTTL = caTTL
             self.subject = subject
             self.x509KeyType = x509KeyType
             self.jwtKeyType = jwtKeyType
+            self.upstream = upstream
+        }
+    }
+
+    /// Where the upstream authority's PEM files are.
+    public struct UpstreamFiles: Sendable {
+        /// A few certificates and a key; anything larger is not an upstream authority's file.
+        static let fileBytesMax = 256 * 1024
+        public var certificatePath: String
+        public var keyPath: String
+        public var bundlePath: String?
+
+        public init(certificatePath: String, keyPath: String, bundlePath: String?) {
+            self.certificatePath = certificatePath
+            self.keyPath = keyPath
+            self.bundlePath = bundlePath
+        }
+
+        /// Reads and checks the files; every problem names the file or the rule it broke.
+        public func load(now: Date) throws -> UpstreamAuthority {
+            func read(_ path: String, _ key: String) throws -> String {
+                let failure = { (reason: String) in CAError(description: "UpstreamAuthority \"disk\": \(key) \(path): \(reason)") }
+                guard let handle = FileHandle(forReadingAtPath: path) else { throw failure("cannot be opened (missing or unreadable)") }
+                defer { try? handle.close() }
+                let data = try handle.read(upToCount: Self.fileBytesMax + 1) ?? Data()
+                guard data.count <= Self.fileBytesMax else { throw failure("is larger than \(Self.fileBytesMax) bytes") }
+                return String(decoding: data, as: UTF8.self)
+            }
+            do {
+                return try UpstreamAuthority(
+                    certificatesPEM: try read(certificatePath, "cert_file_path"), keyPEM: try read(keyPath, "key_file_path"),
+                    bundlePEM: try bundlePath.map { try read($0, "bundle_file_path") }, now: now)
+            } catch let error as AuthorityError {
+                throw CAError(description: "UpstreamAuthority \"disk\": \(error.reason)")
+            }
         }
     }
 
@@ -53,7 +91,7 @@ public final class CAManager: Sendable {
         public let description: String
     }
 
-    private let settings: Settings
+    public let settings: Settings
     private let log: IdentityLog
     private let keys: any KeyStore
     private let active = Mutex<(x509: ActiveX509?, jwt: ActiveJWT?)>((nil, nil))
@@ -122,14 +160,30 @@ public final class CAManager: Sendable {
     /// the bundle at once, before it signs anything.
     public func prepareX509(now: Date = Date()) async throws -> AuthorityReference {
         let reference = AuthorityReference(serverNodeName: server, authorityID: try Self.newAuthorityID())
+        // Checked before a key is made, so a broken upstream leaves nothing behind.
+        let upstream = try settings.upstream?.load(now: now)
         let key = try keys.key(named: Self.x509KeyName(reference), creatingIfMissing: settings.x509KeyType)
         var random = SystemRandomNumberGenerator()
-        let certificate = try CertificateTemplates.selfSignedCA(
-            trustDomain: settings.trustDomain, subject: settings.subject, privateKey: key,
-            serialNumber: SerialNumbers.random(using: &random), now: now, ttl: caLifetime)
-        let descriptor = X509AuthorityDescriptor(
-            reference: reference, certificateDER: try Self.der(certificate),
-            notAfter: Timestamp(date: certificate.notValidAfter), upstreamAuthorityID: nil)
+        let serialNumber = SerialNumbers.random(using: &random)
+        let descriptor: X509AuthorityDescriptor
+        if let upstream {
+            let certificate = try CertificateTemplates.intermediateCA(
+                trustDomain: settings.trustDomain, subject: settings.subject, publicKey: key.publicKey,
+                serialNumber: serialNumber, now: now, ttl: caLifetime, upstream: upstream.signer)
+            descriptor = X509AuthorityDescriptor(
+                reference: reference, certificateDER: try Self.der(certificate),
+                notAfter: Timestamp(date: certificate.notValidAfter),
+                upstreamAuthorityID: try AuthorityID(Self.hex(upstream.signer.subjectKeyID)),
+                upstreamChainDER: try upstream.signer.chainAfterIssued.map(Self.der),
+                upstreamRootsDER: try upstream.roots.map(Self.der))
+        } else {
+            let certificate = try CertificateTemplates.selfSignedCA(
+                trustDomain: settings.trustDomain, subject: settings.subject, privateKey: key,
+                serialNumber: serialNumber, now: now, ttl: caLifetime)
+            descriptor = X509AuthorityDescriptor(
+                reference: reference, certificateDER: try Self.der(certificate),
+                notAfter: Timestamp(date: certificate.notValidAfter))
+        }
         try await log.submit(.x509AuthorityPrepared(X509AuthorityPrepared(authority: descriptor)), by: .server(server), at: now)
         return reference
     }
@@ -188,7 +242,10 @@ public final class CAManager: Sendable {
                 x509 = currentX509
             } else {
                 let certificate = try Certificate(derEncoded: record.descriptor.certificateDER)
-                x509 = ActiveX509(reference: record.reference, authority: SigningAuthority(certificate: certificate, privateKey: key))
+                let chain = try record.descriptor.upstreamChainDER.map { try Certificate(derEncoded: $0) }
+                x509 = ActiveX509(
+                    reference: record.reference,
+                    authority: SigningAuthority(certificate: certificate, upstreamChain: chain, privateKey: key))
             }
         }
         var jwt: ActiveJWT?
@@ -208,9 +265,10 @@ public final class CAManager: Sendable {
     /// 32 hex digits from the system CSPRNG (SPIRE's key IDs are random too).
     static func newAuthorityID() throws -> AuthorityID {
         var random = SystemRandomNumberGenerator()
-        let bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
-        return try AuthorityID(bytes.map { String(format: "%02x", $0) }.joined())
+        return try AuthorityID(hex((0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }))
     }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 
     /// The JWT signer for a key-store key (the key store holds `Certificate.PrivateKey`s).
     static func jwtSigner(_ key: Certificate.PrivateKey) throws -> JWTSigningKey {

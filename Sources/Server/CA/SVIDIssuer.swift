@@ -48,6 +48,14 @@ public struct SVIDIssuer: Sendable {
         }
     }
 
+    /// A signed X509-SVID and the certificates that follow it up to the bundle's roots (none
+    /// with a self-signed CA; the CA and its upstream chain with an upstream authority).
+    public struct IssuedX509: Sendable {
+        public let certificate: Certificate
+        public let intermediates: [Certificate]
+        public var chain: [Certificate] { [certificate] + intermediates }
+    }
+
     public let settings: Settings
     let ca: CAManager
     let log: IdentityLog
@@ -59,13 +67,12 @@ public struct SVIDIssuer: Sendable {
     }
 
     /// Checks the CSR (signature, allowed key) and signs an X509-SVID over its public key.
-    /// Returns the leaf; its chain to the bundle is the leaf alone (the CA is in the bundle).
-    public func issueX509(csrDER: [UInt8], for subject: Subject, actor: Actor) async throws -> Certificate {
+    public func issueX509(csrDER: [UInt8], for subject: Subject, actor: Actor) async throws -> IssuedX509 {
         let publicKey = try CSRValidator.publicKey(fromDER: csrDER)
         return try await issueX509(publicKey: publicKey, for: subject, actor: actor)
     }
 
-    public func issueX509(publicKey: Certificate.PublicKey, for subject: Subject, actor: Actor, now: Date = Date()) async throws -> Certificate {
+    public func issueX509(publicKey: Certificate.PublicKey, for subject: Subject, actor: Actor, now: Date = Date()) async throws -> IssuedX509 {
         guard let active = ca.x509 else { throw IssueError(description: "this server has no active X.509 authority") }
         var random = SystemRandomNumberGenerator()
         let certificate = try CertificateTemplates.x509SVID(
@@ -82,7 +89,7 @@ public struct SVIDIssuer: Sendable {
             certificateSHA256: try IdentityModel.SHA256Digest(bytes: Array(SHA256.hash(data: der))))
         try await log.submit(.x509SVIDIssued(issued), by: actor, at: now)
         log.metrics.svidSigned("x509")
-        return certificate
+        return IssuedX509(certificate: certificate, intermediates: active.authority.chainAfterIssued)
     }
 
     /// Mints a JWT-SVID; the token itself is never logged, only who got one for what.

@@ -51,8 +51,13 @@ public final class ServerRuntime: Sendable {
                 trustDomain: config.trustDomain, caTTL: config.caTTL,
                 subject: .init(country: config.caSubject.country, organization: config.caSubject.organization,
                                commonName: config.caSubject.commonName),
-                x509KeyType: config.caKeyType, jwtKeyType: config.jwtKeyType ?? config.caKeyType),
+                x509KeyType: config.caKeyType, jwtKeyType: config.jwtKeyType ?? config.caKeyType,
+                upstream: config.upstreamAuthority.map {
+                    .init(certificatePath: $0.certFilePath, keyPath: $0.keyFilePath, bundlePath: $0.bundleFilePath)
+                }),
             log: log, keys: keys)
+        // A broken upstream stops the start with its reason, not the first rotation hours later.
+        _ = try ca.settings.upstream?.load(now: Date())
         let issuer = SVIDIssuer(
             settings: .init(defaultX509TTL: config.defaultX509SVIDTTL, defaultJWTTTL: config.defaultJWTSVIDTTL, jwtIssuer: config.jwtIssuer),
             ca: ca, log: log)
@@ -186,8 +191,8 @@ public final class ServerRuntime: Sendable {
         }
         // The server's own SVID key lives in memory only: a restart makes a new one.
         let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
-        let certificate = try await api.issuer.issueX509(
+        let issued = try await api.issuer.issueX509(
             publicKey: key.publicKey, for: .init(id: .server(in: config.trustDomain)), actor: .server(log.nodeName), now: now)
-        try material.update(chain: [certificate], key: key)
+        try material.update(chain: issued.chain, key: key)
     }
 }
