@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", exact: "1.46.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
     ],
     targets: [
         // Pure: SPIFFE IDs, bundles, SVID parse/verify. Imports nothing of ours.
@@ -134,7 +135,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "SPIFFE", "Config", "Attestation", "Wire", "GRPCHealth", "PeerTracking",
+                "SPIFFE", "Config", "Attestation", "Wire", "GRPCHealth", "PeerTracking", "StructuredLogging",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -154,7 +155,8 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "Consensus", "LogStore", "IdentityModel", "Projections", "ChangeFeed", "SPIFFE", "Config",
-                "Authority", "KeyStore", "Attestation", "Wire", "GRPCHealth", "PeerTracking",
+                "Authority", "KeyStore", "Attestation", "Wire", "GRPCHealth", "PeerTracking", "StructuredLogging",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -177,6 +179,12 @@ let package = Package(
             name: "lineage-log-writer",
             dependencies: ["Server", "Consensus", "LogStore", "IdentityModel", "Projections", "SPIFFE"],
             path: "Tests/Helpers/lineage-log-writer",
+            swiftSettings: strictSettings
+        ),
+        // Runtime: SPIRE-format log lines (text or JSON) behind swift-log, for server and agent.
+        .target(
+            name: "StructuredLogging",
+            dependencies: ["Config", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // Shared by the executables: reading config files, printing diagnostics.
@@ -253,6 +261,7 @@ let package = Package(
             name: "lineage-server",
             dependencies: [
                 "SPIFFE", "Config", "CLISupport", "Server", "LogStore", "IdentityModel", "Projections", "ServerCLI",
+                "StructuredLogging", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -2,7 +2,9 @@ import ArgumentParser
 import CLISupport
 import Config
 import Foundation
+import Logging
 import Server
+import StructuredLogging
 
 #if canImport(Glibc)
 import Glibc
@@ -50,9 +52,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         let runtime: ServerRuntime
         do {
-            runtime = try ServerRuntime(config: parsed) { line in
-                FileHandle.standardError.write(Data("\(line)\n".utf8))
-            }
+            runtime = try ServerRuntime(
+                config: parsed, logger: .lines(label: "lineage.server", level: parsed.logLevel, format: parsed.logFormat))
         } catch {
             printError("cannot start the server: \(error)")
             throw ExitCode(1)

@@ -21,8 +21,13 @@ final class ServerProcess: @unchecked Sendable {
     var dataDir: String { directory + "/data" }
     var configPath: String { directory + "/server.conf" }
 
-    /// `extraPlugins` is HCL added inside `plugins { }` (an UpstreamAuthority, another attestor).
-    init(trustDomain: String = "example.org", attestationRateLimit: Bool = true, extraPlugins: String = "") throws {
+    /// The server's standard error (its log lines) of every start.
+    var stderrPath: String { directory + "/server.stderr" }
+
+    /// `extraSettings` is HCL added inside `server { }` (log settings), `extraPlugins` inside
+    /// `plugins { }` (an UpstreamAuthority, another attestor).
+    init(trustDomain: String = "example.org", attestationRateLimit: Bool = true, extraSettings: String = "",
+         extraPlugins: String = "") throws {
         executable = try CrashRecoveryTests.executable("lineage-server")
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(UUID().uuidString.prefix(8))").path
         port = Int.random(in: 20_000...40_000)
@@ -40,6 +45,7 @@ final class ServerProcess: @unchecked Sendable {
                 ratelimit {
                     attestation = \(attestationRateLimit)
                 }
+            \(extraSettings)
             }
             health_checks {
                 listener_enabled = true
@@ -75,7 +81,10 @@ final class ServerProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["run", "-config", configPath]
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        if !FileManager.default.fileExists(atPath: stderrPath) { _ = FileManager.default.createFile(atPath: stderrPath, contents: nil) }
+        let stderr = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        try stderr.seekToEnd()
+        process.standardError = stderr
         try process.run()
         self.process = process
         let deadline = ContinuousClock.now + .seconds(60)

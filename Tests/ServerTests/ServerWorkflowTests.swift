@@ -99,4 +99,41 @@ struct ServerWorkflowTests {
         #expect(bundleAfter == bundle.stdout, "a restarted server with disk keys keeps its CA")
         #expect(try await server.cli(["log", "verify", "-dataDir", server.dataDir]).status == 0)
     }
+
+    @Test("structured logs: JSON lines with time, level and msg for each decision; never a join token or a selector")
+    func structuredLogs() async throws {
+        let server = try ServerProcess(extraSettings: "log_level = \"DEBUG\"\n    log_format = \"json\"")
+        defer { server.kill(); try? FileManager.default.removeItem(atPath: server.directory) }
+        try await server.start()
+        let socket = ["-socketPath", server.socketPath]
+        let entry = try await server.cli(["entry", "create", "-spiffeID", "spiffe://example.org/web", "-parentID",
+                                          "spiffe://example.org/node", "-selector", "unix:uid:4242"] + socket)
+        #expect(entry.status == 0, "\(entry.stderr)")
+        let token = try await server.cli(["token", "generate", "-ttl", "600"] + socket)
+        let tokenValue = token.stdout.replacingOccurrences(of: "Token: ", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!tokenValue.isEmpty)
+        let out = server.directory + "/minted"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        #expect(try await server.cli(["x509", "mint", "-spiffeID", "spiffe://example.org/minted", "-write", out] + socket).status == 0)
+        server.kill(SIGTERM)
+
+        let text = try String(contentsOfFile: server.stderrPath, encoding: .utf8)
+        var messages: [String: [String: String]] = [:]
+        for line in text.split(separator: "\n") {
+            let object = try #require(
+                try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String], "not a JSON object of strings: \(line)")
+            #expect(object["time"] != nil && object["level"] != nil, "\(line)")
+            messages[try #require(object["msg"])] = object
+        }
+        #expect(messages["Lineage server started"]?["trust_domain"] == "example.org")
+        #expect(messages["X509 CA activated"]?["authority_id"] != nil)
+        let created = try #require(messages["Registration entry created"], "\(messages.keys.sorted())")
+        #expect(created["spiffe_id"] == "spiffe://example.org/web" && created["level"] == "info" && created["caller"] != nil)
+        #expect(messages["Join token created"] != nil)
+        #expect(messages["Signed X509 SVID"]?["spiffe_id"] == "spiffe://example.org/minted")
+        #expect(messages["Signed X509 SVID"]?["level"] == "debug")
+        #expect(messages["Lineage server stopping"] != nil, "SIGTERM stops gracefully")
+        #expect(!text.contains(tokenValue), "join tokens are secrets")
+        #expect(!text.contains("4242"), "selectors are not logged")
+    }
 }

@@ -3,6 +3,7 @@ import Consensus
 import Foundation
 import IdentityModel
 import LogStore
+import Logging
 import Projections
 
 /// One server's identity log: the LMDB store, the Raft driver over it, the projections it
@@ -13,6 +14,8 @@ public final class IdentityLog: Sendable {
     public let view: IdentityStateView
     public let feed: ChangeFeed
     public let metrics = ServerMetrics()
+    /// Each decision committed through `submit` gets a line (`DecisionLog`).
+    public let logger: Logger
     private let driver: LogDriver<ProjectionApplier>
     /// Only the driver touches the store while it runs; `run()` closes it after the driver has
     /// stopped, so this reference is never used from two tasks at once.
@@ -25,7 +28,7 @@ public final class IdentityLog: Sendable {
     }
 
     /// Opens (or creates) the log under `dataDir` and loads the projections from its tables.
-    public init(dataDir: String, nodeName: NodeName) throws {
+    public init(dataDir: String, nodeName: NodeName, logger: Logger = .init(label: "lineage.server") { _ in SwiftLogNoOpLogHandler() }) throws {
         let path = DataDirectory.logStore(dataDir)
         try FileManager.default.createDirectory(
             atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -33,6 +36,7 @@ public final class IdentityLog: Sendable {
         let state = try ProjectionApplier.load(from: store)
         self.store = store
         self.nodeName = nodeName
+        self.logger = logger
         self.view = IdentityStateView()
         self.feed = ChangeFeed(startingAfter: LogIndex(try store.appliedIndex()))
         self.driver = try LogDriver(
@@ -71,8 +75,13 @@ public final class IdentityLog: Sendable {
         let applied = try await driver.propose(try EventCodec.encode(envelope))
         metrics.commitLatency(ContinuousClock.now - started)
         switch applied.outcome {
-        case .applied(let changes): return (applied.index, changes)
-        case .rejected(let rejection): throw Rejected(rejection: rejection)
+        case .applied(let changes):
+            let line = DecisionLog.line(for: event, by: actor, index: applied.index)
+            logger.log(level: line.level, "\(line.message)", metadata: line.metadata)
+            return (applied.index, changes)
+        case .rejected(let rejection):
+            logger.debug("Request rejected", metadata: ["caller": "\(actor)", "event": "\(event.kind)", "reason": "\(rejection)"])
+            throw Rejected(rejection: rejection)
         }
     }
 }

@@ -8,6 +8,7 @@ import GRPCHealth
 import GRPCNIOTransportHTTP2
 import IdentityModel
 import KeyStore
+import Logging
 import NIOCore
 import NIOPosix
 import PeerTracking
@@ -33,15 +34,14 @@ public final class ServerRuntime: Sendable {
     let material: TLSMaterial
     /// How often the CA schedule and the server SVID are checked.
     let maintenanceInterval: Duration
-    /// Printed lines (start-up, shutdown, failures); the executable passes a logger.
-    let report: @Sendable (String) -> Void
+    let logger: Logger
 
-    public init(config: ServerConfig, maintenanceInterval: Duration = .seconds(5), report: @escaping @Sendable (String) -> Void) throws {
+    public init(config: ServerConfig, maintenanceInterval: Duration = .seconds(5), logger: Logger) throws {
         self.config = config
         self.maintenanceInterval = maintenanceInterval
-        self.report = report
+        self.logger = logger
         let nodeName = try NodeName(config.cluster?.nodeName ?? "server")
-        log = try IdentityLog(dataDir: config.dataDir, nodeName: nodeName)
+        log = try IdentityLog(dataDir: config.dataDir, nodeName: nodeName, logger: logger)
         let keys: any KeyStore = switch config.keyManager {
         case .memory: MemoryKeyStore()
         case .disk(let keysPath): try DiskKeyStore(path: keysPath)
@@ -119,8 +119,13 @@ public final class ServerRuntime: Sendable {
                 group.addTask { try await metrics.run(host: host, port: Int(port)) }
             }
             health.setStatus(.serving)
-            report("Lineage server started: trust domain \(config.trustDomain), admin socket \(config.socketPath), agent API \(config.bindAddress):\(config.bindPort), data \(config.dataDir)")
+            logger.info("Lineage server started", metadata: [
+                "trust_domain": "\(config.trustDomain.name)", "admin_socket": "\(config.socketPath)",
+                "address": "\(config.bindAddress):\(config.bindPort)", "data_dir": "\(config.dataDir)",
+                "upstream_authority": "\(config.upstreamAuthority == nil ? "none" : "disk")",
+            ])
             defer {
+                logger.info("Lineage server stopping")
                 health.enterShutdown()
                 admin.beginGracefulShutdown()
                 agents.beginGracefulShutdown()
@@ -171,7 +176,7 @@ public final class ServerRuntime: Sendable {
             } catch is CancellationError {
                 return
             } catch {
-                report("CA maintenance failed (retrying in \(maintenanceInterval)): \(error)")
+                logger.error("CA maintenance failed", metadata: ["error": "\(error)", "retry_in": "\(maintenanceInterval)"])
             }
         }
     }
