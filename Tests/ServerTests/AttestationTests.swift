@@ -134,6 +134,14 @@ struct AttestationTests {
             try await Self.withAgentClient(server) { try await Self.attest($0, token: "no-such-token") }
         }
         #expect(error?.code == .permissionDenied)
+        // SPI-01-007: a token shaped to steer the agent ID elsewhere is refused; no agent appears.
+        for crafted in ["../../spire/server", "a/../b", "tok\u{0}en", "tökén"] {
+            let refused = await #expect(throws: RPCError.self, "\(crafted.debugDescription) was accepted") {
+                try await Self.withAgentClient(server) { try await Self.attest($0, token: crafted) }
+            }
+            #expect(refused?.code == .permissionDenied || refused?.code == .invalidArgument, "\(String(describing: refused))")
+        }
+        #expect(try await server.cli(["agent", "count", "-socketPath", server.socketPath]).stdout.contains("0 attested agents"))
 
         let generated = try await server.cli(["token", "generate", "-socketPath", server.socketPath])
         let token = Self.token(from: generated.stdout)
