@@ -70,6 +70,8 @@ public struct ServerConfig: Sendable, Equatable, CommonSettings {
     public var dataDir = ".data"
     public var logLevel = LogLevel.info
     public var logFormat = LogFormat.text
+    /// SPIRE's `log_file`: log lines go to this file (appended) instead of standard error.
+    public var logFile: String?
     public var caTTL: Duration = .seconds(24 * 3600)
     public var defaultX509SVIDTTL: Duration = .seconds(3600)
     public var defaultJWTSVIDTTL: Duration = .seconds(300)
@@ -114,8 +116,7 @@ public struct ServerConfig: Sendable, Equatable, CommonSettings {
 
     /// SPIRE server keys Lineage does not implement: warnings, not errors.
     static let spireServerKeys: Set<String> = [
-        "audit_log_enabled", "experimental", "federation", "disable_jwt_svids", "log_file",
-        "log_source_location", "prune_attested_nodes_expired_for", "prune_attested_nodes_batch_size",
+        "audit_log_enabled", "experimental", "federation", "disable_jwt_svids", "log_source_location", "prune_attested_nodes_expired_for", "prune_attested_nodes_batch_size",
         "prune_tofu_nodes", "proxy_protocol_trusted_cidrs", "max_attested_node_info_staleness",
         "profiling_enabled", "profiling_port", "profiling_freq", "profiling_names",
         "default_svid_ttl", "use_legacy_downstream_x509_ca_ttl", "omit_x509svid_uid", "ca_subject_serial_number",
@@ -169,6 +170,7 @@ public struct ServerConfig: Sendable, Equatable, CommonSettings {
         config.dataDir = flagOrFile(overrides.dataDir, try server.string("data_dir")) ?? config.dataDir
         config.logLevel = try CommonConfigReader.logLevel(&server, flag: overrides.logLevel) ?? config.logLevel
         config.logFormat = try CommonConfigReader.logFormat(&server) ?? config.logFormat
+        config.logFile = try server.string("log_file")
         config.caTTL = try server.duration("ca_ttl") ?? config.caTTL
         config.defaultX509SVIDTTL = try server.duration("default_x509_svid_ttl") ?? config.defaultX509SVIDTTL
         config.defaultJWTSVIDTTL = try server.duration("default_jwt_svid_ttl") ?? config.defaultJWTSVIDTTL

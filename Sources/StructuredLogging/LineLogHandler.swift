@@ -3,6 +3,10 @@ import Foundation
 import Logging
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A swift-log handler that writes `LogLine`s, one whole line per write, to standard error or
 /// to a sink (tests). Metadata keys become fields in sorted order after the handler's own.
 public struct LineLogHandler: LogHandler {
@@ -33,6 +37,23 @@ public struct LineLogHandler: LogHandler {
     private static let standardErrorLock = Mutex(())
     public static let standardError: @Sendable (String) -> Void = { line in
         standardErrorLock.withLock { _ in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    }
+
+    public struct FileError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// SPIRE's `log_file`: lines appended to `path` (created 0640). The file stays open for the
+    /// process's life; `O_APPEND` makes each line's single `write` land whole at the end.
+    public static func fileSink(path: String) throws(FileError) -> @Sendable (String) -> Void {
+        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard descriptor >= 0 else {
+            throw FileError(description: "cannot open log_file \(path): \(String(cString: strerror(errno)))")
+        }
+        return { line in
+            let bytes = Array((line + "\n").utf8)
+            _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        }
     }
 }
 

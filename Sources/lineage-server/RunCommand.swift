@@ -52,8 +52,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         let runtime: ServerRuntime
         do {
+            let sink = try parsed.logFile.map(LineLogHandler.fileSink(path:))
             runtime = try ServerRuntime(
-                config: parsed, logger: .lines(label: "lineage.server", level: parsed.logLevel, format: parsed.logFormat))
+                config: parsed, logger: .lines(label: "lineage.server", level: parsed.logLevel, format: parsed.logFormat, sink: sink))
         } catch {
             printError("cannot start the server: \(error)")
             throw ExitCode(1)

@@ -100,9 +100,13 @@ struct ServerWorkflowTests {
         #expect(try await server.cli(["log", "verify", "-dataDir", server.dataDir]).status == 0)
     }
 
-    @Test("structured logs: JSON lines with time, level and msg for each decision; never a join token or a selector")
+    @Test("structured logs: JSON lines in log_file with time, level and msg for each decision; never a join token or a selector")
     func structuredLogs() async throws {
-        let server = try ServerProcess(extraSettings: "log_level = \"DEBUG\"\n    log_format = \"json\"")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("logs-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let logFile = directory + "/server.log"
+        let server = try ServerProcess(extraSettings: "log_level = \"DEBUG\"\n    log_format = \"json\"\n    log_file = \"\(logFile)\"")
         defer { server.kill(); try? FileManager.default.removeItem(atPath: server.directory) }
         try await server.start()
         let socket = ["-socketPath", server.socketPath]
@@ -117,7 +121,7 @@ struct ServerWorkflowTests {
         #expect(try await server.cli(["x509", "mint", "-spiffeID", "spiffe://example.org/minted", "-write", out] + socket).status == 0)
         server.kill(SIGTERM)
 
-        let text = try String(contentsOfFile: server.stderrPath, encoding: .utf8)
+        let text = try String(contentsOfFile: logFile, encoding: .utf8)
         var messages: [String: [String: String]] = [:]
         for line in text.split(separator: "\n") {
             let object = try #require(
