@@ -36,4 +36,12 @@ public enum Limits {
     public static let svidChainCertificatesMax = 16
     /// Bytes of a persisted agent SVID or bundle file read at start.
     public static let persistedFileBytesMax = 1024 * 1024
+
+    /// Bytes of a bootstrap trust bundle (`trust_bundle_path` or the `trust_bundle_url` body).
+    public static let bootstrapBundleBytesMax = 1024 * 1024
+    /// Longest one `trust_bundle_url` download may take, connection and TLS included.
+    public static let bootstrapDownloadTimeout = Duration.seconds(30)
+    /// How long the agent keeps retrying an unreachable `trust_bundle_url` at start (SPIRE's
+    /// bootstrap backoff gives up after one minute).
+    public static let bootstrapRetryWindow = Duration.seconds(60)
 }

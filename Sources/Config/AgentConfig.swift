@@ -147,6 +147,11 @@ public struct AgentConfig: Sendable, Equatable, CommonSettings {
         config.logFormat = try CommonConfigReader.logFormat(&agent) ?? config.logFormat
         config.trustBundlePath = flagOrFile(overrides.trustBundlePath, try agent.string("trust_bundle_path"))
         config.trustBundleURL = try agent.string("trust_bundle_url")
+        if let url = config.trustBundleURL, !url.lowercased().hasPrefix("https://") {
+            // SPIRE allows http:// only through trust_bundle_unix_socket, which is not implemented.
+            let location = agent.object.items.first { $0.name == "trust_bundle_url" }?.value.location ?? agent.location
+            throw ConfigError("\"agent.trust_bundle_url\" must start with https://", at: location)
+        }
         config.trustBundleFormat = try agent.choice("trust_bundle_format", from: ["pem", "spiffe"])
             .flatMap(TrustBundleFormat.init(rawValue:)) ?? config.trustBundleFormat
         config.insecureBootstrap = try agent.bool("insecure_bootstrap") ?? false

@@ -68,6 +68,18 @@ struct AgentHarness: Sendable {
         var value: (any Error)? { stored.withLock { $0 } }
     }
 
+    /// Runs an agent that is expected to stop on its own, returning what `run()` threw.
+    static func runUntilItFails(_ configuration: AgentRuntime.Configuration, logs: LogSink = LogSink()) async -> String {
+        let runtime = AgentRuntime(configuration: configuration, logger: AgentLogger(level: .debug, sink: { logs.append($0) }))
+        do {
+            try await runtime.run()
+            Issue.record("run() returned without an error; log:\n\(logs.all.joined(separator: "\n"))")
+            return ""
+        } catch {
+            return String(describing: error)
+        }
+    }
+
     static func temporaryDirectory() throws -> String {
         let directory = "/tmp/lineage-ag-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(
@@ -256,7 +268,7 @@ struct AgentRuntimeTests {
         }
     }
 
-    @Test("a corrupt stored SVID is reported and the agent attests again")
+    @Test("a corrupt stored SVID chain is reported and the agent attests again")
     func corruptStoredSVID() async throws {
         let authority = try TestAuthority("example.org")
         let fake = try FakeLineageServer(authority: authority)
@@ -265,7 +277,8 @@ struct AgentRuntimeTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
         try "garbage".write(toFile: directory + "/data/agent_svid.pem", atomically: true, encoding: .utf8)
-        try "garbage".write(toFile: directory + "/data/agent_svid.key", atomically: true, encoding: .utf8)
+        try AgentSVIDStoreTests.writePrivate(
+            try authority.svid("/spire/agent/join_token/old").privateKey.pemEncoded(), to: directory + "/data/agent_svid.key")
         try await fake.serve { port in
             let configuration = AgentHarness.configuration(authority: authority, port: port, directory: directory, token: "token-5")
             try await AgentHarness.with(configuration, directory: directory) { harness in
@@ -273,6 +286,24 @@ struct AgentRuntimeTests {
                 #expect(harness.logs.all.contains { $0.contains("Stored agent SVID is unusable") })
                 #expect(harness.runtime.agentSVID?.id == (try authority.id("/spire/agent/join_token/token-5")))
             }
+        }
+    }
+
+    @Test("a corrupt agent key file stops the agent with an error naming it; nothing is attested over it")
+    func corruptKeyFile() async throws {
+        let authority = try TestAuthority("example.org")
+        let fake = try FakeLineageServer(authority: authority)
+        fake.addJoinToken("token-8")
+        let directory = try AgentHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory + "/keys", withIntermediateDirectories: true)
+        try AgentSVIDStoreTests.writePrivate("garbage", to: directory + "/keys/agent_svid.key")
+        try await fake.serve { port in
+            var configuration = AgentHarness.configuration(authority: authority, port: port, directory: directory, token: "token-8")
+            configuration.keyManager = .disk(directory: directory + "/keys")
+            let message = await AgentHarness.runUntilItFails(configuration)
+            #expect(message.contains(directory + "/keys/agent_svid.key") && message.contains("not a PEM private key"), "\(message)")
+            #expect(fake.state.withLock { $0.attestCount } == 0)
         }
     }
 

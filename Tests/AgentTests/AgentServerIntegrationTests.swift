@@ -1,98 +1,173 @@
 import Agent
+import Config
 import Foundation
+import SPIFFE
 import Testing
+import Wire
 
 /// `lineage-agent run` against the real `lineage-server run` (both binaries from this build):
 /// the contract between them, end to end, the way an operator drives SPIRE's quickstart.
 @Suite("lineage-agent against lineage-server", .serialized, .timeLimit(.minutes(3)))
 struct AgentServerIntegrationTests {
-    static func binary(_ name: String) -> String {
-        ExternalProcess.repositoryRoot.appendingPathComponent(".build/debug/\(name)").path
+    static func binary(_ name: String) -> String { LineageServerProcess.binary(name) }
+
+    /// `lineage-agent run -config DIR/agent.conf` under `umask 000`, so every restrictive mode on
+    /// what it writes is its own doing (SPIRE's SPI-01-002 shipped keys world-readable).
+    static func startAgent(in directory: String, _ arguments: [String], name: String) throws -> ExternalProcess.Running {
+        try ExternalProcess.start(
+            "/bin/sh",
+            ["-c", "umask 000 && exec \"$0\" \"$@\"", binary("lineage-agent"), "run", "-config", directory + "/agent.conf"] + arguments,
+            directory: directory, name: name)
     }
 
-    @Test("token generate -spiffeID + entry create → agent attests, syncs, serves; a restart reuses its SVID")
-    func quickstart() async throws {
+    /// Waits for the agent's socket, then fetches an X509-SVID and a JWT-SVID as a workload.
+    static func expectServing(_ agent: ExternalProcess.Running, directory: String, round: String) async throws {
+        let socket = directory + "/agent.sock"
+        try await eventually("agent socket", timeout: .seconds(60)) {
+            guard agent.isRunning else { throw ExternalProcess.Failure(description: "agent exited:\n\(agent.stderr.suffix(4_000))") }
+            return FileManager.default.fileExists(atPath: socket)
+        }
+        let fetch = try await ExternalProcess.run(
+            binary("lineage-agent"), ["api", "fetch", "x509", "-socketPath", socket], directory: directory, name: "fetch-\(round)")
+        #expect(fetch.status == 0, "\(fetch.stderr)")
+        #expect(fetch.stdout.contains("SPIFFE ID:\t\tspiffe://example.org/workload\n"))
+        let jwt = try await ExternalProcess.run(
+            binary("lineage-agent"), ["api", "fetch", "jwt", "-audience", "db", "-socketPath", socket],
+            directory: directory, name: "jwt-\(round)")
+        #expect(jwt.stdout.hasPrefix("token(spiffe://example.org/workload):"), "\(jwt.stderr)")
+    }
+
+    /// Writes `agent.conf` (bootstrap from `bundle.pem`, the given KeyManager block), starts the
+    /// agent with `token` and waits until it serves.
+    static func startServingAgent(
+        _ server: LineageServerProcess, _ directory: String, keyManager: String, token: String
+    ) async throws -> ExternalProcess.Running {
+        try server.agentConfig(directory: directory, bootstrap: "trust_bundle_path = \"\(directory)/bundle.pem\"", keyManager: keyManager)
+            .write(toFile: directory + "/agent.conf", atomically: true, encoding: .utf8)
+        let agent = try startAgent(in: directory, ["-joinToken", token], name: "agent-0")
+        do {
+            try await expectServing(agent, directory: directory, round: "0")
+        } catch {
+            agent.stop()
+            Issue.record("agent stderr:\n\(agent.stderr.suffix(4_000))")
+            throw error
+        }
+        return agent
+    }
+
+    /// A fresh directory with a running server, its bundle in `bundle.pem`, and a join token whose
+    /// alias `spiffe://example.org/myagent` parents a workload entry for this uid.
+    static func withServer(_ body: (LineageServerProcess, String, String) async throws -> Void) async throws {
         let directory = try AgentHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let port = Int.random(in: 20_000...40_000)
-        let serverSocket = directory + "/server.sock"
-        let agentSocket = directory + "/agent.sock"
-        try """
-            server {
-                bind_address = "127.0.0.1"
-                bind_port = "\(port)"
-                socket_path = "\(serverSocket)"
-                trust_domain = "example.org"
-                data_dir = "\(directory)/sdata"
-                ca_ttl = "24h"
-                default_x509_svid_ttl = "1h"
-            }
-            plugins {
-                KeyManager "disk" { plugin_data { keys_path = "\(directory)/sdata/keys.json" } }
-                NodeAttestor "join_token" { plugin_data {} }
-            }
-            """.write(toFile: directory + "/server.conf", atomically: true, encoding: .utf8)
-        let server = try ExternalProcess.start(
-            Self.binary("lineage-server"), ["run", "-config", directory + "/server.conf"], directory: directory, name: "server")
+        let server = try await LineageServerProcess.start(in: directory)
         defer { server.stop() }
-        let serverCLI = { @Sendable (arguments: [String], name: String) async throws -> ExternalProcess.Output in
-            try await ExternalProcess.run(
-                Self.binary("lineage-server"), arguments + ["-socketPath", serverSocket], directory: directory, name: name)
+        try await server.bundlePEM().write(toFile: directory + "/bundle.pem", atomically: true, encoding: .utf8)
+        let token = try await server.tokenWithWorkloadEntry(alias: "spiffe://example.org/myagent", workload: "spiffe://example.org/workload")
+        do {
+            try await body(server, directory, token)
+        } catch {
+            Issue.record("server stderr:\n\(server.process.stderr.suffix(4_000))")
+            throw error
         }
-        try await eventually("server healthy", timeout: .seconds(60)) {
-            try await serverCLI(["healthcheck"], "server-health").status == 0
-        }
-        let bundle = try await serverCLI(["bundle", "show"], "bundle")
-        try bundle.stdout.write(toFile: directory + "/bundle.pem", atomically: true, encoding: .utf8)
-        let token = try await serverCLI(["token", "generate", "-spiffeID", "spiffe://example.org/myagent"], "token")
-        let tokenValue = try #require(token.stdout.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
-        let entry = try await serverCLI(
-            ["entry", "create", "-parentID", "spiffe://example.org/myagent", "-spiffeID", "spiffe://example.org/workload",
-             "-selector", "unix:uid:\(geteuid())"], "entry")
-        #expect(entry.status == 0, "\(entry.stderr)")
+    }
 
-        try """
-            agent {
-                trust_domain = "example.org"
-                server_address = "127.0.0.1"
-                server_port = "\(port)"
-                data_dir = "\(directory)/adata"
-                socket_path = "\(agentSocket)"
-                trust_bundle_path = "\(directory)/bundle.pem"
-            }
-            plugins {
-                NodeAttestor "join_token" { plugin_data {} }
-                KeyManager "memory" { plugin_data {} }
-                WorkloadAttestor "unix" { plugin_data {} }
-            }
-            """.write(toFile: directory + "/agent.conf", atomically: true, encoding: .utf8)
-        for (round, arguments) in [["-joinToken", tokenValue], []].enumerated() {
-            let agent = try ExternalProcess.start(
-                Self.binary("lineage-agent"), ["run", "-config", directory + "/agent.conf"] + arguments,
-                directory: directory, name: "agent-\(round)")
-            defer { agent.stop() }
-            do {
-                try await eventually("agent socket", timeout: .seconds(60)) {
-                    guard agent.isRunning else { throw ExternalProcess.Failure(description: "agent exited") }
-                    return FileManager.default.fileExists(atPath: agentSocket)
+    @Test("token generate -spiffeID + entry create → agent attests, syncs, serves; with KeyManager disk a restart reuses its SVID")
+    func quickstart() async throws {
+        try await Self.withServer { server, directory, token in
+            try server.agentConfig(
+                directory: directory, bootstrap: "trust_bundle_path = \"\(directory)/bundle.pem\"",
+                keyManager: "KeyManager \"disk\" { plugin_data { directory = \"\(directory)/adata/keys\" } }"
+            ).write(toFile: directory + "/agent.conf", atomically: true, encoding: .utf8)
+            for (round, arguments) in [["-joinToken", token], []].enumerated() {
+                let agent = try Self.startAgent(in: directory, arguments, name: "agent-\(round)")
+                defer { agent.stop() }
+                do {
+                    try await Self.expectServing(agent, directory: directory, round: "\(round)")
+                } catch {
+                    Issue.record("agent stderr:\n\(agent.stderr.suffix(4_000))")
+                    throw error
                 }
-                let fetch = try await ExternalProcess.run(
-                    Self.binary("lineage-agent"), ["api", "fetch", "x509", "-socketPath", agentSocket],
-                    directory: directory, name: "fetch-\(round)")
-                #expect(fetch.status == 0, "\(fetch.stderr)")
-                #expect(fetch.stdout.contains("SPIFFE ID:\t\tspiffe://example.org/workload\n"))
-                let jwt = try await ExternalProcess.run(
-                    Self.binary("lineage-agent"), ["api", "fetch", "jwt", "-audience", "db", "-socketPath", agentSocket],
-                    directory: directory, name: "jwt-\(round)")
-                #expect(jwt.stdout.hasPrefix("token(spiffe://example.org/workload):"), "\(jwt.stderr)")
-            } catch {
-                Issue.record("agent stderr:\n\(agent.stderr.suffix(4_000))\nserver stderr:\n\(server.stderr.suffix(4_000))")
-                throw error
+                agent.process.terminate()
+                let exit = try await agent.wait(timeout: .seconds(20))
+                #expect(exit.status == 0)
+                #expect(exit.stderr.contains(round == 0 ? "Node attestation was successful" : "Reusing the stored agent SVID"))
+                // Written under umask 000, still private.
+                for (path, mode) in [("adata", 0o700), ("adata/keys", 0o700), ("adata/keys/agent_svid.key", 0o600),
+                                     ("adata/agent_svid.pem", 0o600), ("adata/bundle.pem", 0o600)] {
+                    #expect(AgentRuntimeTests.mode(directory + "/" + path) == mode, "\(path)")
+                }
             }
-            agent.process.terminate()
-            let exit = try await agent.wait(timeout: .seconds(20))
-            #expect(exit.status == 0)
-            #expect(exit.stderr.contains(round == 0 ? "Node attestation was successful" : "Reusing the stored agent SVID"))
+        }
+    }
+
+    @Test("KeyManager memory: a restarted join_token agent has lost its key and says a new join token is needed")
+    func memoryKeyManagerRestart() async throws {
+        try await Self.withServer { server, directory, token in
+            let first = try await Self.startServingAgent(
+                server, directory, keyManager: "KeyManager \"memory\" { plugin_data {} }", token: token)
+            defer { first.stop() }
+            #expect(!FileManager.default.fileExists(atPath: directory + "/adata/agent_svid.key"))
+            first.process.terminate()
+            let firstExit = try await first.wait(timeout: .seconds(20))
+            #expect(firstExit.stderr.contains("Node attestation is not reattestable and KeyManager"), "\(firstExit.stderr.suffix(2_000))")
+
+            // The operator restarts it the same way (the token is spent).
+            let second = try Self.startAgent(in: directory, ["-joinToken", token], name: "agent-1")
+            defer { second.stop() }
+            let exit = try await second.wait(timeout: .seconds(60))
+            #expect(exit.status != 0)
+            #expect(exit.stderr.contains("private key is gone"), "\(exit.stderr.suffix(2_000))")
+            #expect(exit.stderr.contains("lineage-server token generate"), "\(exit.stderr.suffix(2_000))")
+        }
+    }
+
+    @Test("agent evict: a join_token agent (not reattestable) stops with a clear error, and a restart does not loop")
+    func evictedJoinTokenAgentStops() async throws {
+        try await Self.withServer { server, directory, token in
+            let agent = try await Self.startServingAgent(
+                server, directory, keyManager: "KeyManager \"disk\" { plugin_data { directory = \"\(directory)/adata\" } }",
+                token: token)
+            defer { agent.stop() }
+            let evict = try await server.cli(["agent", "evict", "-spiffeID", "spiffe://example.org/spire/agent/join_token/\(token)"])
+            #expect(evict.status == 0, "\(evict.stderr)")
+            let exit = try await agent.wait(timeout: .seconds(60))
+            #expect(exit.status != 0)
+            #expect(exit.stderr.contains("refused the agent SVID"), "\(exit.stderr.suffix(2_000))")
+            #expect(exit.stderr.contains("generate a new one"), "\(exit.stderr.suffix(2_000))")
+            #expect(!FileManager.default.fileExists(atPath: directory + "/adata/agent_svid.pem"))
+            #expect(!FileManager.default.fileExists(atPath: directory + "/adata/agent_svid.key"))
+
+            // Restarted by a supervisor with the same (spent) token: one clear refusal, then exit.
+            let again = try Self.startAgent(in: directory, ["-joinToken", token], name: "agent-1")
+            defer { again.stop() }
+            let againExit = try await again.wait(timeout: .seconds(60))
+            #expect(againExit.status != 0)
+            #expect(againExit.stderr.contains("node attestation was refused"), "\(againExit.stderr.suffix(2_000))")
+            #expect(againExit.stderr.contains("lineage-server token generate"), "\(againExit.stderr.suffix(2_000))")
+        }
+    }
+
+    @Test("trust_bundle_url: the agent downloads the server's bundle over https, attests and serves")
+    func bootstrapFromURL() async throws {
+        try await Self.withServer { server, directory, token in
+            let bundleServer = try BundleHTTPSServer(answers: ["/bundle.pem": .init(body: Array(try await server.bundlePEM().utf8))])
+            try await bundleServer.serve { bundlePort in
+                let text = server.agentConfig(
+                    directory: directory, bootstrap: "trust_bundle_url = \"https://127.0.0.1:\(bundlePort)/bundle.pem\"",
+                    keyManager: "KeyManager \"disk\" { plugin_data { directory = \"\(directory)/adata\" } }")
+                var configuration = try AgentRuntime.Configuration(
+                    try AgentConfig.parse(text, file: "agent.conf", overrides: .init(joinToken: token)))
+                // The loopback host's CA stands in for the system roots a real deployment uses.
+                configuration.bootstrapBundleDownload?.download.trustRoots = [bundleServer.rootCertificate]
+                try await AgentHarness.with(configuration, directory: directory) { harness in
+                    try await eventually("agent ready", timeout: .seconds(60)) { harness.runtime.cache.isReady }
+                    #expect(harness.runtime.agentSVID?.id.string == "spiffe://example.org/spire/agent/join_token/\(token)")
+                    #expect(try await harness.fetchX509().svids.map(\.spiffeID) == ["spiffe://example.org/workload"])
+                }
+            }
+            // The synced bundle is stored: the next start needs no download.
+            #expect(FileManager.default.fileExists(atPath: directory + "/adata/bundle.pem"))
         }
     }
 }

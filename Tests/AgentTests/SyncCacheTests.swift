@@ -171,36 +171,7 @@ struct SyncCacheTests {
         #expect(throws: ServerTrustError.self) { try ServerEndpoint.parse("a:notaport", defaultPort: 8081) }
     }
 
-    @Test("agent SVID store: round trip, modes 0600/0700, corrupt and half-written files are clear errors")
-    func store() throws {
-        let authority = try TestAuthority("example.org")
-        let directory = try AgentHarness.temporaryDirectory() + "/data"
-        defer { try? FileManager.default.removeItem(atPath: (directory as NSString).deletingLastPathComponent) }
-        let store = AgentSVIDStore(directory: directory)
-        #expect(try store.load() == nil)
-        let svid = try authority.svid("/spire/agent/join_token/t")
-        try store.save(svid, reattestable: true)
-        let loaded = try #require(try store.load())
-        #expect(loaded.svid == svid)
-        #expect(loaded.reattestable)
-        #expect(AgentRuntimeTests.mode(directory) == 0o700)
-        #expect(AgentRuntimeTests.mode(directory + "/agent_svid.key") == 0o600)
-        try store.saveBundle(authority.x509Bundle)
-        #expect(try store.loadBundle(trustDomain: authority.trustDomain) == authority.x509Bundle)
-
-        // A key that does not match the chain (crash between the two writes, or tampering).
-        let other = try authority.svid("/spire/agent/join_token/t")
-        try other.privateKey.pemEncoded().write(toFile: directory + "/agent_svid.key", atomically: true, encoding: .utf8)
-        #expect(throws: AgentSVIDStore.StoreError.self) { try store.load() }
-        try "not PEM".write(toFile: directory + "/agent_svid.pem", atomically: true, encoding: .utf8)
-        #expect(throws: AgentSVIDStore.StoreError.self) { try store.load() }
-        try FileManager.default.removeItem(atPath: directory + "/agent_svid.key")
-        #expect(throws: AgentSVIDStore.StoreError.self) { try store.load() }
-        store.remove()
-        #expect(try store.load() == nil)
-    }
-
-    @Test("run configuration from an agent.conf: bundle file, server list, socket; trust_bundle_url refused")
+    @Test("run configuration from an agent.conf: bundle file, server list, socket, key manager; trust_bundle_url checked")
     func configuration() throws {
         let authority = try TestAuthority("example.org")
         let directory = try AgentHarness.temporaryDirectory()
@@ -225,10 +196,18 @@ struct SyncCacheTests {
         #expect(configuration.joinToken == "tok")
         #expect(configuration.endpoint.socketPath == directory + "/api.sock")
 
-        let url = text.replacingOccurrences(of: "trust_bundle_path = \"\(directory)/b.pem\"", with: "trust_bundle_url = \"https://x\"")
-        #expect(throws: AgentRunError.self) {
-            try AgentRuntime.Configuration(try AgentConfig.parse(url, file: "agent.conf"))
-        }
+        #expect(configuration.keyManager == .memory)
+        #expect(configuration.bootstrapBundleDownload == nil)
+
+        let url = text.replacingOccurrences(
+            of: "trust_bundle_path = \"\(directory)/b.pem\"", with: "trust_bundle_url = \"https://bundle.example:8443/b?x=1\"")
+        let downloading = try AgentRuntime.Configuration(try AgentConfig.parse(url, file: "agent.conf"))
+        #expect(downloading.bootstrapBundle == nil)
+        #expect(downloading.bootstrapBundleDownload?.download.url == "https://bundle.example:8443/b?x=1")
+        #expect(downloading.bootstrapBundleDownload?.format == .pem)
+        // A bundle file of another trust domain names itself and the trust domain it is for.
+        try (try TestAuthority("other.org")).x509Bundle.pemEncoded().write(toFile: directory + "/b.pem", atomically: true, encoding: .utf8)
+        #expect(throws: AgentRunError.self) { try AgentRuntime.Configuration(parsed) }
     }
 }
 

@@ -260,6 +260,12 @@ struct ConfigTests {
         let warned = try agent("insecure_bootstrap = true\n allowed_foreign_jwt_claims = []")
         #expect(warned.warnings.count == 1 && warned.warnings[0].location.line == 5)
         #expect(throws: ConfigError.self) { try agent("insecure_bootstrap = true\n nonsense = 1") }
+        let url = try agent("trust_bundle_url = \"https://bundle.example/b.json\"\n trust_bundle_format = \"spiffe\"")
+        #expect(url.trustBundleURL == "https://bundle.example/b.json" && url.trustBundleFormat == .spiffe)
+        // Plain HTTP is refused where it is written (SPIRE allows it only over trust_bundle_unix_socket).
+        var httpError = ""
+        do { _ = try agent("trust_bundle_url = \"http://bundle.example/b.pem\"") } catch { httpError = "\(error)" }
+        #expect(httpError.hasPrefix("a.conf:4:") && httpError.contains("must start with https://"), "\(httpError)")
         let x509pop = try AgentConfig.parse("""
             agent { trust_domain = "td" server_address = "s" insecure_bootstrap = true }
             plugins {

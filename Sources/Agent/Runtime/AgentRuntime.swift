@@ -28,19 +28,25 @@ public final class AgentRuntime: Sendable {
         public var trustDomain: TrustDomain
         public var servers: [ServerEndpoint]
         public var dataDir: String
-        /// `trust_bundle_path`'s authorities; nil with `insecure_bootstrap`.
+        /// `trust_bundle_path`'s authorities; nil with `trust_bundle_url` or `insecure_bootstrap`.
         public var bootstrapBundle: X509Bundle?
+        /// `trust_bundle_url`: fetched at start when no bundle is stored under `data_dir`.
+        public var bootstrapBundleDownload: BootstrapBundleSource?
         public var insecureBootstrap: Bool
         public var joinToken: String?
+        /// Where the agent SVID's key lives: `disk` survives a restart, `memory` does not.
+        public var keyManager: AgentConfig.KeyManager
         public var endpoint: WorkloadEndpointServer.Configuration
         /// Bound on each unary call to the server.
         public var callTimeout: Duration = .seconds(30)
         /// A stored agent SVID closer than this to expiry is not reused.
         public var reuseMargin: TimeInterval = 30
 
+        /// `keyManager` nil keeps the key on disk beside the SVID, in `dataDir`.
         public init(
             trustDomain: TrustDomain, servers: [ServerEndpoint], dataDir: String, bootstrapBundle: X509Bundle?,
-            insecureBootstrap: Bool, joinToken: String?, endpoint: WorkloadEndpointServer.Configuration
+            insecureBootstrap: Bool, joinToken: String?, keyManager: AgentConfig.KeyManager? = nil,
+            endpoint: WorkloadEndpointServer.Configuration
         ) {
             self.trustDomain = trustDomain
             self.servers = servers
@@ -48,42 +54,45 @@ public final class AgentRuntime: Sendable {
             self.bootstrapBundle = bootstrapBundle
             self.insecureBootstrap = insecureBootstrap
             self.joinToken = joinToken
+            self.keyManager = keyManager ?? .disk(directory: dataDir)
             self.endpoint = endpoint
         }
 
         /// From a parsed configuration file (flags already applied as overrides).
         public init(_ config: AgentConfig) throws {
             var bundle: X509Bundle?
+            var download: BootstrapBundleSource?
             if let path = config.trustBundlePath {
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    throw AgentRunError("cannot read the trust bundle \(path)")
+                let bytes: [UInt8]
+                do {
+                    bytes = try AgentSVIDStore.readBytes(path, bytesMax: Limits.bootstrapBundleBytesMax)
+                } catch {
+                    throw AgentRunError("trust bundle: \(error)")
                 }
-                switch config.trustBundleFormat {
-                case .pem:
-                    do {
-                        bundle = try X509Bundle(trustDomain: config.trustDomain, pemEncoded: String(decoding: data, as: UTF8.self))
-                    } catch {
-                        throw AgentRunError("trust bundle \(path): \(error)")
-                    }
-                case .spiffe:
-                    do {
-                        bundle = try SPIFFEBundle(trustDomain: config.trustDomain, jsonEncoded: Array(data)).x509Bundle
-                    } catch {
-                        throw AgentRunError("trust bundle \(path): \(error)")
-                    }
-                }
-                if bundle?.isEmpty ?? true { throw AgentRunError("trust bundle \(path) holds no certificate") }
-            } else if config.trustBundleURL != nil {
-                throw AgentRunError("\"trust_bundle_url\" is not supported yet; use \"trust_bundle_path\"")
+                bundle = try BootstrapBundle.parse(bytes, format: config.trustBundleFormat, trustDomain: config.trustDomain, source: path)
+            } else if let url = config.trustBundleURL {
+                download = BootstrapBundleSource(download: try TrustBundleDownload(url: url), format: config.trustBundleFormat)
             }
             self.init(
                 trustDomain: config.trustDomain,
                 servers: try ServerEndpoint.parse(config.serverAddress, defaultPort: config.serverPort),
                 dataDir: config.dataDir, bootstrapBundle: bundle, insecureBootstrap: config.insecureBootstrap,
-                joinToken: config.joinToken,
+                joinToken: config.joinToken, keyManager: config.keyManager,
                 endpoint: WorkloadEndpointServer.Configuration(
                     socketPath: config.socketPath, sds: config.sds,
                     unixAttestor: config.unixWorkloadAttestor ?? AgentConfig.UnixWorkloadAttestor()))
+            self.bootstrapBundleDownload = download
+        }
+    }
+
+    /// `trust_bundle_url` with its `trust_bundle_format`.
+    public struct BootstrapBundleSource: Sendable {
+        public var download: TrustBundleDownload
+        public var format: AgentConfig.TrustBundleFormat
+
+        public init(download: TrustBundleDownload, format: AgentConfig.TrustBundleFormat) {
+            self.download = download
+            self.format = format
         }
     }
 
@@ -115,7 +124,7 @@ public final class AgentRuntime: Sendable {
     public init(configuration: Configuration, attestor: (any NodeAttestor)? = nil, logger: AgentLogger = AgentLogger()) {
         precondition(!configuration.servers.isEmpty)
         self.configuration = configuration
-        self.store = AgentSVIDStore(directory: configuration.dataDir)
+        self.store = AgentSVIDStore(directory: configuration.dataDir, keyManager: configuration.keyManager)
         self.logger = logger
         self.attestor = attestor ?? configuration.joinToken.map { JoinTokenAttestor(token: $0) }
         // A bundle stored by an earlier run is newer than the bootstrap one (SPIRE prefers it).
@@ -166,6 +175,7 @@ public final class AgentRuntime: Sendable {
     // MARK: - Session
 
     func runSession() async throws {
+        try await downloadBootstrapBundleIfNeeded()
         try await establishIdentity()
         while true {
             try Task.checkCancellation()
@@ -179,7 +189,7 @@ public final class AgentRuntime: Sendable {
                 let reattestable = session.withLock { $0.reattestable }
                 if reattestable, attestor?.canReattest == true {
                     logger.warn("The server refused the agent SVID; attesting again", [("error", reason)])
-                    try await attest()
+                    try await attest(because: "the server refused the agent SVID")
                 } else {
                     store.remove()
                     throw AgentRunError(
@@ -190,14 +200,51 @@ public final class AgentRuntime: Sendable {
         }
     }
 
-    /// Reuses a stored, still valid agent SVID; else attests.
+    /// `trust_bundle_url`: fetched when no bundle is stored (a stored one is newer, as in SPIRE).
+    /// An unreachable URL is retried for `Limits.bootstrapRetryWindow`; a wrong answer (status,
+    /// redirect, size, not a bundle of this trust domain) stops the agent at once.
+    func downloadBootstrapBundleIfNeeded() async throws {
+        guard trust.bundle == nil, let source = configuration.bootstrapBundleDownload else { return }
+        let url = source.download.url
+        logger.info("Downloading the bootstrap trust bundle", [("url", url)])
+        let deadline = ContinuousClock.now + Limits.bootstrapRetryWindow
+        var backoff = Backoff(base: .seconds(1), cap: .seconds(10))
+        while true {
+            do {
+                let bytes = try await source.download.fetch()
+                let bundle = try BootstrapBundle.parse(bytes, format: source.format, trustDomain: configuration.trustDomain, source: url)
+                trust.update(bundle)
+                cache.setBootstrapBundle(bundle)
+                logger.info("Bootstrap trust bundle downloaded", [("url", url), ("authorities", "\(bundle.authorities.count)")])
+                return
+            } catch let failure as TrustBundleDownload.Failure where failure.isTransient && ContinuousClock.now < deadline {
+                let delay = backoff.nextDelay()
+                logger.warn("Cannot download the bootstrap trust bundle; retrying", [("error", failure.description), ("retry_in", "\(delay)")])
+                try await Task.sleep(for: delay)
+            } catch let failure as TrustBundleDownload.Failure {
+                throw AgentRunError("cannot download the bootstrap trust bundle: \(failure.description)")
+            }
+        }
+    }
+
+    /// Reuses a stored, still valid agent SVID; else attests. `attestReason` says why a new
+    /// attestation is needed, for the error when it cannot happen.
     func establishIdentity() async throws {
+        var attestReason = "no agent SVID is stored in \(configuration.dataDir)"
         do {
-            if let stored = try store.load() {
+            switch try store.load() {
+            case .nothing:
+                break
+            case .chainWithoutKey(let reason):
+                attestReason = "the stored agent SVID's private key is gone (\(reason))"
+                logger.warn("Agent SVID recovered, but not its private key; attesting again", [("reason", reason)])
+            case .svid(let stored):
                 let id = stored.svid.id
                 if id.trustDomain != configuration.trustDomain || !id.isAgent {
+                    attestReason = "the stored agent SVID \(id) is not an agent ID of \(configuration.trustDomain)"
                     logger.warn("Stored agent SVID is not an agent ID of this trust domain; attesting again", [("spiffe_id", id.string)])
                 } else if stored.svid.expiresAt.timeIntervalSinceNow <= configuration.reuseMargin {
+                    attestReason = "the stored agent SVID \(id) expired at \(Self.timestamp(stored.svid.expiresAt))"
                     logger.info("Stored agent SVID has expired; attesting again", [("spiffe_id", id.string)])
                 } else {
                     session.withLock {
@@ -211,18 +258,23 @@ public final class AgentRuntime: Sendable {
                     return
                 }
             }
+        } catch let error where error.isKeyFileFault {
+            throw AgentRunError(error.description)
         } catch {
+            attestReason = "the stored agent SVID is unusable"
             logger.warn("Stored agent SVID is unusable; attesting again", [("error", error.description)])
             store.remove()
         }
-        try await attest()
+        try await attest(because: attestReason)
     }
 
     /// AttestAgent over TLS without a client certificate, retried with backoff while the server
     /// is unreachable; a refusal (bad token, …) is final.
-    func attest() async throws {
+    func attest(because reason: String) async throws {
         guard let attestor else {
-            throw AgentRunError("no agent SVID is stored and no join token was given (-joinToken or agent.join_token)")
+            throw AgentRunError(
+                "the agent must attest (\(reason)) but no join token was given: generate one with "
+                    + "`lineage-server token generate` and pass it with -joinToken or agent.join_token")
         }
         var backoff = Backoff()
         while true {
@@ -254,6 +306,11 @@ public final class AgentRuntime: Sendable {
                     "Node attestation was successful",
                     [("spiffe_id", id.string), ("reattestable", "\(attested.reattestable)"),
                      ("expires_at", Self.timestamp(attested.svid.expiresAt))])
+                if !attested.reattestable, configuration.keyManager == .memory {
+                    logger.warn(
+                        "Node attestation is not reattestable and KeyManager \"memory\" is in use: after a restart the agent "
+                            + "cannot obtain a new SVID without a new join token; use KeyManager \"disk\" to keep the key")
+                }
                 return
             } catch let error as RPCError where Self.isTransient(error) {
                 let delay = backoff.nextDelay()
@@ -266,8 +323,13 @@ public final class AgentRuntime: Sendable {
                 throw error
             } catch let error as CancellationError {
                 throw error
+            } catch let error where error.isIdentityRefusal && !attestor.canReattest {
+                throw AgentRunError(
+                    "node attestation was refused (\(error)); the agent had to attest because \(reason). A \(attestor.type) "
+                        + "attestation cannot be repeated: generate a new join token with `lineage-server token generate` "
+                        + "and start the agent with -joinToken")
             } catch {
-                throw AgentRunError("node attestation failed: \(error)")
+                throw AgentRunError("node attestation failed (the agent had to attest because \(reason)): \(error)")
             }
         }
     }

@@ -57,6 +57,13 @@ public final class SVIDCache: WorkloadIdentityProvider {
         broadcaster.publish()
     }
 
+    /// The bundle served until sync delivers one, when it was downloaded after start
+    /// (`trust_bundle_url`).
+    public func setBootstrapBundle(_ bundle: X509Bundle) {
+        precondition(bundle.trustDomain == trustDomain)
+        state.withLock { $0.fallbackBundle = bundle }
+    }
+
     public func setMinter(_ minter: (any JWTSVIDMinter)?) {
         self.minter.withLock { $0 = minter }
     }
