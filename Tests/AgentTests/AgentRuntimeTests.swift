@@ -208,6 +208,8 @@ struct AgentRuntimeTests {
             try await AgentHarness.with(configuration, directory: directory) { harness in
                 try await eventually("agent ready again", timeout: .seconds(30)) { harness.runtime.cache.isReady }
                 #expect(harness.runtime.agentSVID?.id == agentID)
+                // The cache can be ready a moment before the endpoint listens.
+                try await eventually("socket", timeout: .seconds(15)) { FileManager.default.fileExists(atPath: harness.socketPath) }
                 #expect(try await harness.fetchX509().svids.map(\.spiffeID) == ["spiffe://example.org/w"])
             }
             #expect(fake.state.withLock { $0.attestCount } == 1)

@@ -57,10 +57,12 @@ struct AgentServerIntegrationTests {
 
     /// A fresh directory with a running server, its bundle in `bundle.pem`, and a join token whose
     /// alias `spiffe://example.org/myagent` parents a workload entry for this uid.
-    static func withServer(_ body: (LineageServerProcess, String, String) async throws -> Void) async throws {
+    static func withServer(
+        extraPlugins: (String) async throws -> String = { _ in "" }, _ body: (LineageServerProcess, String, String) async throws -> Void
+    ) async throws {
         let directory = try AgentHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try await LineageServerProcess.start(in: directory)
+        let server = try await LineageServerProcess.start(in: directory, extraPlugins: try await extraPlugins(directory))
         defer { server.stop() }
         try await server.bundlePEM().write(toFile: directory + "/bundle.pem", atomically: true, encoding: .utf8)
         let token = try await server.tokenWithWorkloadEntry(alias: "spiffe://example.org/myagent", workload: "spiffe://example.org/workload")
@@ -168,6 +170,50 @@ struct AgentServerIntegrationTests {
             }
             // The synced bundle is stored: the next start needs no download.
             #expect(FileManager.default.fileExists(atPath: directory + "/adata/bundle.pem"))
+        }
+    }
+
+    @Test("UpstreamAuthority disk: the agent trusts the upstream root alone; workload SVIDs carry the server CA and verify with openssl")
+    func upstreamAuthority() async throws {
+        try await Self.withServer(extraPlugins: { directory in
+            let openssl = try await ExternalProcess.run("/usr/bin/openssl", [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
+                "-keyout", directory + "/root.key", "-out", directory + "/root.pem", "-subj", "/O=Upstream/CN=Root",
+                "-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            ], directory: directory, name: "openssl-root")
+            guard openssl.status == 0 else { throw ExternalProcess.Failure(description: openssl.stderr) }
+            return """
+                UpstreamAuthority "disk" {
+                    plugin_data {
+                        cert_file_path = "\(directory)/root.pem"
+                        key_file_path = "\(directory)/root.key"
+                    }
+                }
+                """
+        }) { server, directory, token in
+            let fingerprint = { @Sendable (path: String) async throws -> String in
+                try await ExternalProcess.run(
+                    "/usr/bin/openssl", ["x509", "-in", path, "-noout", "-fingerprint", "-sha256"], directory: directory,
+                    name: "fingerprint-\(UUID().uuidString.prefix(4))").stdout
+            }
+            let root = try await fingerprint(directory + "/root.pem")
+            #expect(try await fingerprint(directory + "/bundle.pem") == root, "the bundle is the upstream root")
+            let agent = try await Self.startServingAgent(
+                server, directory, keyManager: "KeyManager \"memory\" { plugin_data {} }", token: token)
+            defer { agent.stop() }
+            let out = directory + "/fetched"
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            let fetch = try await ExternalProcess.run(
+                Self.binary("lineage-agent"), ["api", "fetch", "x509", "-write", out, "-socketPath", directory + "/agent.sock"],
+                directory: directory, name: "fetch-upstream")
+            #expect(fetch.status == 0, "\(fetch.stderr)")
+            let chain = try String(contentsOfFile: out + "/svid.0.pem", encoding: .utf8)
+            #expect(chain.components(separatedBy: "BEGIN CERTIFICATE").count - 1 == 2, "leaf and the upstream-signed server CA")
+            #expect(try await fingerprint(out + "/bundle.0.pem") == root)
+            let verify = try await ExternalProcess.run(
+                "/usr/bin/openssl", ["verify", "-CAfile", out + "/bundle.0.pem", "-untrusted", out + "/svid.0.pem", out + "/svid.0.pem"],
+                directory: directory, name: "openssl-verify")
+            #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
         }
     }
 }

@@ -13,8 +13,9 @@ struct LineageServerProcess: Sendable {
         ExternalProcess.repositoryRoot.appendingPathComponent(".build/debug/\(name)").path
     }
 
-    /// Starts the server in `directory` and waits until it answers `healthcheck`.
-    static func start(in directory: String) async throws -> LineageServerProcess {
+    /// Starts the server in `directory` and waits until it answers `healthcheck`; `extraPlugins`
+    /// is HCL added inside `plugins { }` (an UpstreamAuthority).
+    static func start(in directory: String, extraPlugins: String = "") async throws -> LineageServerProcess {
         let port = Int.random(in: 20_000...40_000)
         try """
             server {
@@ -29,6 +30,7 @@ struct LineageServerProcess: Sendable {
             plugins {
                 KeyManager "disk" { plugin_data { keys_path = "\(directory)/sdata/keys.json" } }
                 NodeAttestor "join_token" { plugin_data {} }
+                \(extraPlugins)
             }
             """.write(toFile: directory + "/server.conf", atomically: true, encoding: .utf8)
         let process = try ExternalProcess.start(
