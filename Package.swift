@@ -270,7 +270,7 @@ let package = Package(
         .executableTarget(
             name: "lineage-agent",
             dependencies: [
-                "SPIFFE", "Config", "CLISupport", "Agent", "Wire",
+                "SPIFFE", "Config", "CLISupport", "Agent", "Wire", "StructuredLogging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -55,6 +55,8 @@ public struct AgentConfig: Sendable, Equatable, CommonSettings {
     public var dataDir = ".data"
     public var logLevel = LogLevel.info
     public var logFormat = LogFormat.text
+    /// SPIRE's `log_file`: log lines go to this file (appended) instead of standard error.
+    public var logFile: String?
     public var trustBundlePath: String?
     public var trustBundleURL: String?
     public var trustBundleFormat = TrustBundleFormat.pem
@@ -93,7 +95,7 @@ public struct AgentConfig: Sendable, Equatable, CommonSettings {
     }
 
     static let spireAgentKeys: Set<String> = [
-        "admin_socket_path", "rebootstrap_mode", "rebootstrap_delay", "join_token_file", "log_file", "log_selectors",
+        "admin_socket_path", "rebootstrap_mode", "rebootstrap_delay", "join_token_file", "log_selectors",
         "log_source_location", "disable_workload_api", "disable_sds_api", "workload_x509_svid_key_type",
         "trust_bundle_spiffe_workload_api", "trust_bundle_unix_socket", "allow_unauthenticated_verifiers",
         "allowed_foreign_jwt_claims", "availability_target", "x509_svid_cache_max_size", "jwt_svid_cache_max_size",
@@ -145,6 +147,7 @@ public struct AgentConfig: Sendable, Equatable, CommonSettings {
         config.dataDir = flagOrFile(overrides.dataDir, try agent.string("data_dir")) ?? config.dataDir
         config.logLevel = try CommonConfigReader.logLevel(&agent, flag: overrides.logLevel) ?? config.logLevel
         config.logFormat = try CommonConfigReader.logFormat(&agent) ?? config.logFormat
+        config.logFile = try agent.string("log_file")
         config.trustBundlePath = flagOrFile(overrides.trustBundlePath, try agent.string("trust_bundle_path"))
         config.trustBundleURL = try agent.string("trust_bundle_url")
         if let url = config.trustBundleURL, !url.lowercased().hasPrefix("https://") {

@@ -4,6 +4,7 @@ import CLISupport
 import Config
 import Dispatch
 import Foundation
+import StructuredLogging
 
 /// `lineage-agent run -config FILE [flags]`: SPIRE's flags override the file; then config →
 /// `AgentRuntime` → run until SIGTERM/SIGINT, which shut it down gracefully.
@@ -44,7 +45,14 @@ struct RunCommand: AsyncParsableCommand {
             printError("Error: \(error)")
             throw ExitCode(1)
         }
-        let logger = AgentLogger(level: parsed.logLevel, format: parsed.logFormat)
+        let logger: AgentLogger
+        do {
+            logger = AgentLogger(
+                level: parsed.logLevel, format: parsed.logFormat, sink: try parsed.logFile.map(LineLogHandler.fileSink(path:)))
+        } catch {
+            printError("Error: \(error)")
+            throw ExitCode(1)
+        }
         for warning in parsed.warnings { logger.warn("\(warning)") }
         let runtime: AgentRuntime
         do {

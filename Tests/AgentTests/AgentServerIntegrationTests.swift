@@ -40,9 +40,10 @@ struct AgentServerIntegrationTests {
     /// Writes `agent.conf` (bootstrap from `bundle.pem`, the given KeyManager block), starts the
     /// agent with `token` and waits until it serves.
     static func startServingAgent(
-        _ server: LineageServerProcess, _ directory: String, keyManager: String, token: String
+        _ server: LineageServerProcess, _ directory: String, keyManager: String, token: String, settings: String = ""
     ) async throws -> ExternalProcess.Running {
-        try server.agentConfig(directory: directory, bootstrap: "trust_bundle_path = \"\(directory)/bundle.pem\"", keyManager: keyManager)
+        try server.agentConfig(
+            directory: directory, bootstrap: "trust_bundle_path = \"\(directory)/bundle.pem\"\n\(settings)", keyManager: keyManager)
             .write(toFile: directory + "/agent.conf", atomically: true, encoding: .utf8)
         let agent = try startAgent(in: directory, ["-joinToken", token], name: "agent-0")
         do {
@@ -173,7 +174,7 @@ struct AgentServerIntegrationTests {
         }
     }
 
-    @Test("UpstreamAuthority disk: the agent trusts the upstream root alone; workload SVIDs carry the server CA and verify with openssl")
+    @Test("UpstreamAuthority disk: the agent trusts the upstream root alone; workload SVIDs carry the server CA and verify with openssl; log_file")
     func upstreamAuthority() async throws {
         try await Self.withServer(extraPlugins: { directory in
             let openssl = try await ExternalProcess.run("/usr/bin/openssl", [
@@ -199,8 +200,12 @@ struct AgentServerIntegrationTests {
             let root = try await fingerprint(directory + "/root.pem")
             #expect(try await fingerprint(directory + "/bundle.pem") == root, "the bundle is the upstream root")
             let agent = try await Self.startServingAgent(
-                server, directory, keyManager: "KeyManager \"memory\" { plugin_data {} }", token: token)
+                server, directory, keyManager: "KeyManager \"memory\" { plugin_data {} }", token: token,
+                settings: "log_file = \"\(directory)/agent.log\"")
             defer { agent.stop() }
+            // SPIRE's log_file: the lines go to the file, not to standard error.
+            #expect(try String(contentsOfFile: directory + "/agent.log", encoding: .utf8).contains("Node attestation was successful"))
+            #expect(!agent.stderr.contains("Node attestation was successful"))
             let out = directory + "/fetched"
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let fetch = try await ExternalProcess.run(
