@@ -44,7 +44,6 @@ struct RunCommand: AsyncParsableCommand {
         ConfigFile.printWarnings(parsed.warnings)
         // Parsed so that SPIRE configs load, but not acted on yet: say so rather than pretend.
         var notYet: [String] = []
-        if parsed.nodeAttestors.contains(where: { if case .x509pop = $0 { true } else { false } }) { notYet.append("NodeAttestor \"x509pop\"") }
         if parsed.upstreamAuthority != nil { notYet.append("UpstreamAuthority \"disk\"") }
         for item in notYet {
             FileHandle.standardError.write(Data("warning: \(item) is not implemented yet; the server runs without it\n".utf8))

@@ -21,7 +21,8 @@ final class ServerProcess: @unchecked Sendable {
     var dataDir: String { directory + "/data" }
     var configPath: String { directory + "/server.conf" }
 
-    init(trustDomain: String = "example.org", attestationRateLimit: Bool = true) throws {
+    /// `x509popCABundle`: a `ca_bundle_path` for `NodeAttestor "x509pop"` beside `join_token`.
+    init(trustDomain: String = "example.org", attestationRateLimit: Bool = true, x509popCABundle: String? = nil) throws {
         executable = try CrashRecoveryTests.executable("lineage-server")
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(UUID().uuidString.prefix(8))").path
         port = Int.random(in: 20_000...40_000)
@@ -62,6 +63,7 @@ final class ServerProcess: @unchecked Sendable {
                 NodeAttestor "join_token" {
                     plugin_data {}
                 }
+                \(x509popCABundle.map { "NodeAttestor \"x509pop\" { plugin_data { ca_bundle_path = \"\($0)\" } }" } ?? "")
             }
             """
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
