@@ -84,8 +84,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // Pure: attestation logic (unix selectors and /proc parsing; node attestors follow).
-        .target(name: "Attestation", dependencies: ["SPIFFE"], swiftSettings: strictSettings),
+        // Pure: attestation logic (unix selectors and /proc parsing; the x509pop verifier).
+        .target(
+            name: "Attestation",
+            dependencies: [
+                "SPIFFE",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Generated: protobuf + gRPC code for the external APIs (scripts/generate-protos.sh).
         .target(
             name: "Wire",
@@ -332,7 +342,17 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "AttestationTests", dependencies: ["Attestation"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "AttestationTests",
+            dependencies: [
+                "Attestation", "SPIFFE",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "GRPCHealthTests",
             dependencies: [
@@ -366,7 +386,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Consensus", "LogStore", "IdentityModel", "Projections", "ChangeFeed", "SPIFFE", "Wire",
+                "Server", "Attestation", "Consensus", "LogStore", "IdentityModel", "Projections", "ChangeFeed", "SPIFFE", "Wire",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

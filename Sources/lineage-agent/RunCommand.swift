@@ -56,7 +56,9 @@ struct RunCommand: AsyncParsableCommand {
         for warning in parsed.warnings { logger.warn("\(warning)") }
         let runtime: AgentRuntime
         do {
-            runtime = AgentRuntime(configuration: try AgentRuntime.Configuration(parsed), logger: logger)
+            runtime = AgentRuntime(
+                configuration: try AgentRuntime.Configuration(parsed), attestor: try AgentRuntime.nodeAttestor(for: parsed),
+                logger: logger)
         } catch {
             logger.error("Agent configuration is unusable", [("error", "\(error)")])
             throw ExitCode(1)

@@ -44,12 +44,6 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         ConfigFile.printWarnings(parsed.warnings)
-        // Parsed so that SPIRE configs load, but not acted on yet: say so rather than pretend.
-        var notYet: [String] = []
-        if parsed.nodeAttestors.contains(where: { if case .x509pop = $0 { true } else { false } }) { notYet.append("NodeAttestor \"x509pop\"") }
-        for item in notYet {
-            FileHandle.standardError.write(Data("warning: \(item) is not implemented yet; the server runs without it\n".utf8))
-        }
         let runtime: ServerRuntime
         do {
             let sink = try parsed.logFile.map(LineLogHandler.fileSink(path:))

@@ -221,4 +221,87 @@ struct AgentServerIntegrationTests {
             #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
         }
     }
+
+    @Test("x509pop: the agent attests with its node certificate, serves a workload through a node alias entry, re-attests by itself after agent evict, and stops after agent ban")
+    func x509popReattestation() async throws {
+        let directory = try AgentHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let pki = try await ExternalProcess.run(
+            "/bin/sh", [ExternalProcess.repositoryRoot.appendingPathComponent("Tests/Helpers/x509pop-pki.sh").path, directory],
+            directory: directory, name: "pki")
+        try #require(pki.status == 0, "\(pki.stderr)")
+        let agentSocket = directory + "/agent.sock"
+        let server = try await LineageServerProcess.start(
+            in: directory,
+            extraPlugins: #"NodeAttestor "x509pop" { plugin_data { ca_bundle_path = "\#(directory)/node-ca.pem" } }"#)
+        defer { server.stop() }
+        try await server.bundlePEM().write(toFile: directory + "/bundle.pem", atomically: true, encoding: .utf8)
+        // SPIRE's way to give x509pop nodes workloads: a node alias matching a node selector.
+        let alias = try await server.cli(
+            ["entry", "create", "-node", "-spiffeID", "spiffe://example.org/nodes/eu-1", "-selector", "x509pop:san:datacenter:eu-1"])
+        #expect(alias.status == 0, "\(alias.stderr)")
+        let entry = try await server.cli(
+            ["entry", "create", "-parentID", "spiffe://example.org/nodes/eu-1", "-spiffeID", "spiffe://example.org/workload",
+             "-selector", "unix:uid:\(geteuid())"])
+        #expect(entry.status == 0, "\(entry.stderr)")
+        try server.agentConfig(
+            directory: directory, bootstrap: "trust_bundle_path = \"\(directory)/bundle.pem\"",
+            keyManager: #"KeyManager "memory" { plugin_data {} }"#,
+            nodeAttestor: """
+                NodeAttestor "x509pop" {
+                    plugin_data {
+                        private_key_path = "\(directory)/node.key"
+                        certificate_path = "\(directory)/node.pem"
+                        intermediates_path = "\(directory)/node-intermediate.pem"
+                    }
+                }
+                """
+        ).write(toFile: directory + "/agent.conf", atomically: true, encoding: .utf8)
+        let fingerprint = try await ExternalProcess.run(
+            "/usr/bin/openssl", ["x509", "-in", directory + "/node.pem", "-noout", "-fingerprint", "-sha1"],
+            directory: directory, name: "fingerprint")
+        let agentID = "spiffe://example.org/spire/agent/x509pop/"
+            + (fingerprint.stdout.split(separator: "=").last ?? "").replacingOccurrences(of: ":", with: "").lowercased()
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let agent = try Self.startAgent(in: directory, [], name: "agent")
+        defer { agent.stop() }
+        let fetchWorkload = { @Sendable (name: String) async throws -> Bool in
+            let fetch = try await ExternalProcess.run(
+                Self.binary("lineage-agent"), ["api", "fetch", "x509", "-socketPath", agentSocket], directory: directory, name: name)
+            return fetch.status == 0 && fetch.stdout.contains("SPIFFE ID:\t\tspiffe://example.org/workload\n")
+        }
+        let attestations = { @Sendable in agent.stderr.components(separatedBy: "Node attestation was successful").count - 1 }
+        do {
+            try await eventually("agent serves the workload", timeout: .seconds(60)) {
+                guard agent.isRunning else { throw ExternalProcess.Failure(description: "agent exited") }
+                return FileManager.default.fileExists(atPath: agentSocket) ? try await fetchWorkload("fetch-first") : false
+            }
+            #expect(attestations() == 1)
+            #expect(agent.stderr.contains(agentID), "the agent ID is the leaf's SHA-1 fingerprint")
+
+            // Evicted: the server refuses the agent SVID; the agent proves itself again.
+            let evict = try await server.cli(["agent", "evict", "-spiffeID", agentID])
+            #expect(evict.status == 0, "\(evict.stderr)")
+            try await eventually("agent re-attests after evict", timeout: .seconds(60)) {
+                guard agent.isRunning else { throw ExternalProcess.Failure(description: "agent exited") }
+                return attestations() == 2
+            }
+            #expect(agent.stderr.contains("attesting again"))
+            let shown = try await server.cli(["agent", "show", "-spiffeID", agentID])
+            #expect(shown.status == 0 && shown.stdout.contains("Attestation type  : x509pop"), "\(shown.stdout)\(shown.stderr)")
+            try await eventually("workload still served", timeout: .seconds(30)) { try await fetchWorkload("fetch-again") }
+
+            // Banned: the re-attestation is refused and the agent stops with an error.
+            let ban = try await server.cli(["agent", "ban", "-spiffeID", agentID])
+            #expect(ban.status == 0, "\(ban.stderr)")
+            let exit = try await agent.wait(timeout: .seconds(60))
+            #expect(exit.status != 0)
+            #expect(exit.stderr.contains("banned"), "\(exit.stderr.suffix(2_000))")
+            #expect(attestations() == 2)
+        } catch {
+            Issue.record("agent stderr:\n\(agent.stderr.suffix(4_000))\nserver stderr:\n\(server.process.stderr.suffix(4_000))")
+            throw error
+        }
+    }
 }

@@ -25,9 +25,10 @@ final class ServerProcess: @unchecked Sendable {
     var stderrPath: String { directory + "/server.stderr" }
 
     /// `extraSettings` is HCL added inside `server { }` (log settings), `extraPlugins` inside
-    /// `plugins { }` (an UpstreamAuthority, another attestor).
+    /// `plugins { }` (an UpstreamAuthority); `x509popCABundle` is a `ca_bundle_path` for
+    /// `NodeAttestor "x509pop"` beside `join_token`.
     init(trustDomain: String = "example.org", attestationRateLimit: Bool = true, extraSettings: String = "",
-         extraPlugins: String = "") throws {
+         extraPlugins: String = "", x509popCABundle: String? = nil) throws {
         executable = try CrashRecoveryTests.executable("lineage-server")
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(UUID().uuidString.prefix(8))").path
         port = Int.random(in: 20_000...40_000)
@@ -69,6 +70,7 @@ final class ServerProcess: @unchecked Sendable {
                 NodeAttestor "join_token" {
                     plugin_data {}
                 }
+                \(x509popCABundle.map { "NodeAttestor \"x509pop\" { plugin_data { ca_bundle_path = \"\($0)\" } }" } ?? "")
             \(extraPlugins)
             }
             """

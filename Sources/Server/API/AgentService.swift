@@ -1,3 +1,4 @@
+import Attestation
 import Authority
 import Crypto
 import Foundation
@@ -15,6 +16,8 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
     let api: ServerAPI
     /// SPIRE's agent SVID lifetime (`agent_ttl`, else the default X509-SVID TTL).
     let agentTTL: Duration
+    /// `NodeAttestor "x509pop"`'s CA bundle, when configured.
+    let x509pop: X509PoPVerifier?
 
     func countAgents(request: Spire_Api_Server_Agent_V1_CountAgentsRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Agent_V1_CountAgentsResponse
@@ -104,7 +107,8 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
     // MARK: - Agent calls
 
     /// Node attestation: the first message names the attestor and carries its payload and the
-    /// CSR for the agent SVID. `join_token` needs no challenge.
+    /// CSR for the agent SVID. `join_token` needs no challenge; `x509pop` sends one and reads the
+    /// answer from the same stream.
     func attestAgent(
         request: RPCAsyncSequence<Spire_Api_Server_Agent_V1_AttestAgentRequest, any Error>,
         response: RPCWriter<Spire_Api_Server_Agent_V1_AttestAgentResponse>, context: ServerContext
@@ -120,25 +124,34 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
         guard params.hasParams, !params.params.csr.isEmpty else {
             throw RPCError(code: .invalidArgument, message: "malformed param: missing X509-SVID parameters")
         }
-        switch params.data.type {
-        case "join_token":
-            let svid: Spire_Api_Types_X509SVID
-            do {
-                svid = try await attestJoinToken(String(decoding: params.data.payload, as: UTF8.self), csr: Array(params.params.csr))
-                api.log.metrics.attestation(type: "join_token", succeeded: true)
-            } catch {
-                api.log.metrics.attestation(type: "join_token", succeeded: false)
-                throw error
-            }
-            var message = Spire_Api_Server_Agent_V1_AttestAgentResponse()
-            var result = Spire_Api_Server_Agent_V1_AttestAgentResponse.Result()
-            result.svid = svid
-            result.reattestable = false
-            message.result = result
-            try await response.write(message)
-        default:
-            throw RPCError(code: .failedPrecondition, message: "failed to attest: could not find node attestor type \"\(params.data.type)\"")
+        let type = params.data.type
+        // Only configured attestors reach the metrics: the type is the caller's text.
+        guard type == "join_token" || (type == X509PoP.type && x509pop != nil) else {
+            throw RPCError(code: .failedPrecondition, message: "failed to attest: could not find node attestor type \"\(type)\"")
         }
+        let csr = Array(params.params.csr)
+        let svid: Spire_Api_Types_X509SVID
+        let reattestable: Bool
+        do {
+            if type == X509PoP.type {
+                svid = try await attestX509PoP(
+                    payload: Array(params.data.payload), csr: csr, answers: &iterator, challenges: response)
+                reattestable = true
+            } else {
+                svid = try await attestJoinToken(String(decoding: params.data.payload, as: UTF8.self), csr: csr)
+                reattestable = false
+            }
+            api.log.metrics.attestation(type: type, succeeded: true)
+        } catch {
+            api.log.metrics.attestation(type: type, succeeded: false)
+            throw error
+        }
+        var message = Spire_Api_Server_Agent_V1_AttestAgentResponse()
+        var result = Spire_Api_Server_Agent_V1_AttestAgentResponse.Result()
+        result.svid = svid
+        result.reattestable = reattestable
+        message.result = result
+        try await response.write(message)
     }
 
     private func attestJoinToken(_ token: String, csr: [UInt8]) async throws -> Spire_Api_Types_X509SVID {
@@ -161,17 +174,22 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
         } catch is IdentityLog.Rejected {
             throw RPCError(code: .permissionDenied, message: "failed to attest: join token does not exist or has already been used")
         }
-        return try await issueAgentSVID(agentID, csr: csr, attestation: "join_token", canReattest: false)
+        return try await issueAgentSVID(agentID, csr: csr, attestation: "join_token", selectors: [], canReattest: false)
     }
 
-    private func issueAgentSVID(_ agentID: SPIFFEID, csr: [UInt8], attestation: String, canReattest: Bool) async throws
-        -> Spire_Api_Types_X509SVID
+    /// The attested agent's SVID, recorded with the attestor's selectors. A banned agent is
+    /// refused before anything is signed (the log refuses its `AgentAttested` too).
+    func issueAgentSVID(_ agentID: SPIFFEID, csr: [UInt8], attestation: String, selectors: [Selector], canReattest: Bool)
+        async throws -> Spire_Api_Types_X509SVID
     {
+        if api.log.state.agents[agentID]?.banned == true {
+            throw RPCError(code: .permissionDenied, message: "failed to attest: agent is banned")
+        }
         let issued = try await issue(csr: csr, for: agentID)
         let serial = try CertificateSerialNumber(bytes: issued.certificate.serialNumber.bytes)
         try await submit(
             .agentAttested(AgentAttested(
-                agentID: agentID, attestationType: attestation, selectors: [], serialNumber: serial,
+                agentID: agentID, attestationType: attestation, selectors: selectors, serialNumber: serial,
                 notAfter: Timestamp(date: issued.certificate.notValidAfter), canReattest: canReattest)),
             by: .agent(agentID))
         return try Self.wireSVID(issued, id: agentID)

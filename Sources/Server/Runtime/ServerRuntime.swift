@@ -1,3 +1,4 @@
+import Attestation
 import Authority
 import Config
 import Consensus
@@ -30,6 +31,8 @@ public final class ServerRuntime: Sendable {
     public let log: IdentityLog
     public let ca: CAManager
     let api: ServerAPI
+    /// `NodeAttestor "x509pop"`'s verifier, its CA bundle read at start-up.
+    let x509pop: X509PoPVerifier?
     let health = HealthService()
     let material: TLSMaterial
     /// How often the CA schedule and the server SVID are checked.
@@ -40,6 +43,12 @@ public final class ServerRuntime: Sendable {
         self.config = config
         self.maintenanceInterval = maintenanceInterval
         self.logger = logger
+        let caBundlePaths = config.nodeAttestors.lazy.compactMap { attestor -> [String]? in
+            if case .x509pop(let paths) = attestor { paths } else { nil }
+        }.first
+        x509pop = try caBundlePaths.map { paths throws(AttestationError) in
+            try X509PoPVerifier.load(trustDomain: config.trustDomain, caBundlePaths: paths)
+        }
         let nodeName = try NodeName(config.cluster?.nodeName ?? "server")
         log = try IdentityLog(dataDir: config.dataDir, nodeName: nodeName, logger: logger)
         let keys: any KeyStore = switch config.keyManager {
@@ -78,7 +87,8 @@ public final class ServerRuntime: Sendable {
             try await ca.maintain()
             try await refreshTLS(force: true)
             let services: [any RegistrableRPCService] = [
-                EntryService(api: api), AgentService(api: api, agentTTL: config.agentTTL ?? config.defaultX509SVIDTTL),
+                EntryService(api: api), AgentService(
+                    api: api, agentTTL: config.agentTTL ?? config.defaultX509SVIDTTL, x509pop: x509pop),
                 BundleService(api: api), SVIDService(api: api), LocalAuthorityService(api: api),
                 AgentSyncService(api: api), health,
             ]

@@ -77,8 +77,12 @@ struct LineageServerProcess: Sendable {
         return value
     }
 
-    /// An `agent.conf` for this server; `bootstrap` is the trust line, `keyManager` the plugin block.
-    func agentConfig(directory agentDirectory: String, bootstrap: String, keyManager: String) -> String {
+    /// An `agent.conf` for this server; `bootstrap` is the trust line, `keyManager` and
+    /// `nodeAttestor` the plugin blocks.
+    func agentConfig(
+        directory agentDirectory: String, bootstrap: String, keyManager: String,
+        nodeAttestor: String = #"NodeAttestor "join_token" { plugin_data {} }"#
+    ) -> String {
         """
         agent {
             trust_domain = "example.org"
@@ -89,7 +93,7 @@ struct LineageServerProcess: Sendable {
             \(bootstrap)
         }
         plugins {
-            NodeAttestor "join_token" { plugin_data {} }
+            \(nodeAttestor)
             \(keyManager)
             WorkloadAttestor "unix" { plugin_data {} }
         }
