@@ -263,7 +263,10 @@ public struct ServerConfig: Sendable, Equatable, CommonSettings {
                 CommonConfigReader.unsupportedPlugin(plugin, supported: supported, warnings: &warnings)
                 continue
             }
-            let spireData: Set<String> = plugin.name == "x509pop" ? ["mode", "agent_path_template", "svid_prefix"] : []
+            // SPIRE's x509pop options Lineage does not act on; its own bounds are fixed (a chain
+            // of the leaf plus 4 intermediates, RSA up to 4096 bits: docs/server.md).
+            let spireData: Set<String> = plugin.name == "x509pop"
+                ? ["mode", "agent_path_template", "svid_prefix", "max_intermediates", "max_rsa_key_size", "verify_client_ip"] : []
             try plugin.data.finish(spireKeys: spireData, warnings: &warnings)
         }
         if keyManagers > 1 { throw ConfigError("only one KeyManager may be configured", at: root.location) }

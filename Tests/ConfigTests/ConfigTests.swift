@@ -70,6 +70,45 @@ struct ConfigTests {
         }
         """
 
+    @Test("log_file is read; SPIRE 1.14's x509pop bounds are warnings naming the key, not errors")
+    func logFileAndX509PoPOptions() throws {
+        let config = try ServerConfig.parse("""
+            server {
+                trust_domain = "example.org"
+                log_file = "/var/log/lineage/server.log"
+            }
+            plugins {
+                KeyManager "memory" { plugin_data {} }
+                NodeAttestor "x509pop" {
+                    plugin_data {
+                        ca_bundle_path = "/ca.pem"
+                        max_intermediates = 2
+                        max_rsa_key_size = 4096
+                        verify_client_ip = true
+                    }
+                }
+            }
+            """, file: "s.conf")
+        #expect(config.logFile == "/var/log/lineage/server.log")
+        #expect(config.warnings.map(\.message).filter { $0.contains("max_intermediates") || $0.contains("max_rsa_key_size")
+            || $0.contains("verify_client_ip") }.count == 3, "\(config.warnings)")
+        let agent = try AgentConfig.parse("""
+            agent {
+                trust_domain = "example.org"
+                server_address = "127.0.0.1"
+                insecure_bootstrap = true
+                log_file = "/var/log/lineage/agent.log"
+            }
+            plugins {
+                NodeAttestor "join_token" { plugin_data {} }
+                KeyManager "memory" { plugin_data {} }
+                WorkloadAttestor "unix" { plugin_data {} }
+            }
+            """, file: "a.conf")
+        #expect(agent.logFile == "/var/log/lineage/agent.log")
+        #expect(agent.warnings.isEmpty)
+    }
+
     @Test("SPIRE's sample server.conf loads; DataStore \"sql\" is a warning")
     func spireServerSample() throws {
         let config = try ServerConfig.parse(Self.spireServerConf, file: "server.conf")
