@@ -134,6 +134,14 @@ public struct ServerConfig: Sendable, Equatable, CommonSettings {
             (main, root, warnings) throws(ConfigError) in
             var config = try readServer(&main, overrides: overrides, warnings: &warnings)
             try readPlugins(&root, into: &config, warnings: &warnings)
+            if config.cluster != nil && config.upstreamAuthority == nil {
+                // Members authenticate each other before any log entry is replicated, so they
+                // need a root they all trust from the start: the shared upstream authority.
+                let location = main.object.items.first { $0.name == "cluster" }?.value.location ?? main.location
+                throw ConfigError(
+                    "\"server.cluster\" requires an UpstreamAuthority \"disk\" plugin with the same upstream CA on every member "
+                        + "(a cluster bootstraps its trust from that pre-shared bundle)", at: location)
+            }
             return config
         }
     }

@@ -2,4 +2,7 @@
 public enum DataDirectory {
     /// The LMDB environment holding the Raft log, hard state, snapshots and projection tables.
     public static func logStore(_ dataDir: String) -> String { dataDir + "/log" }
+    /// The names of a static cluster's members, written when its log is created
+    /// (`ClusterMembership.checkRecorded`).
+    public static func clusterMembers(_ dataDir: String) -> String { dataDir + "/cluster-members" }
 }

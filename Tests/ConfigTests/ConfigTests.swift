@@ -173,6 +173,7 @@ struct ConfigTests {
                 KeyManager "disk" { plugin_data { keys_path = "/var/keys.json" } }
                 NodeAttestor "x509pop" { plugin_data { ca_bundle_path = "/ca.pem" } }
                 NodeAttestor "join_token" { plugin_data {} }
+                UpstreamAuthority "disk" { plugin_data { cert_file_path = "/up.pem" key_file_path = "/up.key" } }
             }
             telemetry { Prometheus { host = "127.0.0.1" port = 9988 } }
             health_checks {
@@ -223,6 +224,8 @@ struct ConfigTests {
         ("server {\n  trust_domain = \"td\"\n}\nplugins {\n  KeyManager \"disk\" {}\n}", "keys_path is required", 5),
         ("server {\n  trust_domain = \"td\"\n}", "a KeyManager plugin is required", 1),
         ("server {\n  trust_domain = \"td\"\n  cluster { node_name = \"a\"\n peers = [\"b\"] }\n}", "name=host:port", 4),
+        ("server {\n  trust_domain = \"td\"\n  cluster { node_name = \"a\"\n peers = [\"b=h:1\"] }\n}\nplugins { KeyManager \"memory\" {} }",
+         "requires an UpstreamAuthority", 3),
         ("server {\n  trust_domain = \"td\"\n  ca_ttl = \"1h\"\n}\nplugins { KeyManager \"memory\" {} }", "must be longer than", 1),
         ("bogus {}", "block is required", 1),
     ]

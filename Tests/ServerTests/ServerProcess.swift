@@ -27,17 +27,18 @@ final class ServerProcess: @unchecked Sendable {
     /// `extraSettings` is HCL added inside `server { }` (log settings), `extraPlugins` inside
     /// `plugins { }` (an UpstreamAuthority); `x509popCABundle` is a `ca_bundle_path` for
     /// `NodeAttestor "x509pop"` beside `join_token`.
+    /// `port`: the TLS port (the next two are health and metrics); random when nil.
     init(trustDomain: String = "example.org", attestationRateLimit: Bool = true, extraSettings: String = "",
-         extraPlugins: String = "", x509popCABundle: String? = nil) throws {
+         extraPlugins: String = "", x509popCABundle: String? = nil, port: Int? = nil) throws {
         executable = try CrashRecoveryTests.executable("lineage-server")
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(UUID().uuidString.prefix(8))").path
-        port = Int.random(in: 20_000...40_000)
-        healthPort = port + 1
+        self.port = port ?? Int.random(in: 20_000...40_000)
+        healthPort = self.port + 1
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let config = """
             server {
                 bind_address = "127.0.0.1"
-                bind_port = "\(port)"
+                bind_port = "\(self.port)"
                 socket_path = "\(directory)/api.sock"
                 trust_domain = "\(trustDomain)"
                 data_dir = "\(directory)/data"
@@ -51,14 +52,14 @@ final class ServerProcess: @unchecked Sendable {
             health_checks {
                 listener_enabled = true
                 bind_address = "127.0.0.1"
-                bind_port = "\(port + 1)"
+                bind_port = "\(self.port + 1)"
                 live_path = "/live"
                 ready_path = "/ready"
             }
             telemetry {
                 Prometheus {
                     host = "127.0.0.1"
-                    port = "\(port + 2)"
+                    port = "\(self.port + 2)"
                 }
             }
             plugins {
@@ -79,6 +80,12 @@ final class ServerProcess: @unchecked Sendable {
 
     /// Starts the server and waits until `healthcheck` passes.
     func start() async throws {
+        try launch()
+        try await waitUntilHealthy()
+    }
+
+    /// Starts the server without waiting (a cluster member is healthy only once a quorum runs).
+    func launch() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["run", "-config", configPath]
@@ -89,6 +96,10 @@ final class ServerProcess: @unchecked Sendable {
         process.standardError = stderr
         try process.run()
         self.process = process
+    }
+
+    func waitUntilHealthy() async throws {
+        guard let process else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "not launched"]) }
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             if try await cli(["healthcheck", "-socketPath", socketPath]).status == 0 { return }

@@ -107,9 +107,10 @@ struct TLSListenerFactory: HTTP2ServerTransport.ListenerFactory {
             }
     }
 
-    /// Verifies a presented client chain as an X509-SVID against the current bundle.
+    /// Verifies a presented chain as an X509-SVID against the current bundle, and when
+    /// `requiredID` is set, that the SVID is that ID (a cluster peer must be the server).
     static func verifyClient(
-        _ certificates: [NIOSSLCertificate], bundle: X509Bundle,
+        _ certificates: [NIOSSLCertificate], bundle: X509Bundle, requiredID: SPIFFEID? = nil,
         promise: EventLoopPromise<NIOSSLVerificationResultWithMetadata>
     ) {
         let chain: [Certificate]
@@ -121,7 +122,11 @@ struct TLSListenerFactory: HTTP2ServerTransport.ListenerFactory {
         }
         Task {
             do {
-                _ = try await X509SVID.verify(chain: chain, bundles: bundle, at: Date())
+                let verified = try await X509SVID.verify(chain: chain, bundles: bundle, at: Date())
+                guard requiredID == nil || verified.id == requiredID else {
+                    promise.succeed(.failed)
+                    return
+                }
                 promise.succeed(.certificateVerified(VerificationMetadata(ValidatedCertificateChain(certificates))))
             } catch {
                 promise.succeed(.failed)

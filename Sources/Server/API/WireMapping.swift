@@ -40,6 +40,8 @@ public struct APIError: Error, CustomStringConvertible {
         switch error {
         case let error as APIError: return error
         case let rejected as IdentityLog.Rejected: return APIError.from(rejected.rejection)
+        case let error as IdentityLog.Unavailable: return APIError(.unavailable, error.description)
+        case let error as LogDriver<ProjectionApplier>.ProposalError: return APIError(error.rpcError.code, error.rpcError.message)
         case let error as RPCError: return APIError(error.code, error.message)
         default: return APIError(.internalError, "\(error)")
         }

@@ -54,18 +54,41 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         public var term: Term
         public var commitIndex: Consensus.LogIndex
         public var appliedIndex: Consensus.LogIndex
+        /// Between the start of `run()` and its end.
+        public var running = false
     }
 
     private struct PendingProposal {
         var data: [UInt8]
+        var requestID: RequestID
         var continuation: CheckedContinuation<Applied, any Error>
+    }
+
+    /// Who waits for the entry that carries a request ID. A local proposal's outcome is unknown
+    /// once this server stops leading; a forwarded one's proposer is the leader, so its waiter
+    /// stays until the entry is applied here or the forwarder gives up (`cancelForwarded`).
+    private enum Waiter {
+        case local(CheckedContinuation<Applied, any Error>)
+        case forwarded(AppliedSignal<Outcome>)
+
+        func resume(_ result: Result<Applied, any Error>) {
+            switch self {
+            case .local(let continuation): continuation.resume(with: result)
+            case .forwarded(let signal): signal.finish(result)
+            }
+        }
     }
 
     private struct Inbox {
         var proposals: [PendingProposal] = []
         var messages: [Message] = []
+        /// Forwarded requests to recognise when their entry is applied, and ones given up on.
+        var forwarded: [AppliedSignal<Outcome>] = []
+        var cancelledForwards: [AppliedSignal<Outcome>] = []
         var ticks = 0
         var stopped = false
+
+        var count: Int { proposals.count + messages.count + forwarded.count + cancelledForwards.count }
     }
 
     private let settings: Settings
@@ -78,6 +101,9 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
     private let send: @Sendable ([Message]) -> Void
     /// Told after every pass that applied something: (applied index, outcomes in order).
     private let onApplied: @Sendable (Consensus.LogIndex) -> Void
+    /// This driver's Raft client ID: every request it proposes or forwards is (clientID, n).
+    private let clientID = UInt64.random(in: 1...UInt64.max)
+    private let lastSequence = Atomic<UInt64>(0)
 
     /// The state only the run task touches. Held in a Mutex so the class can be `Sendable`;
     /// the run loop takes it out once and owns it from then on.
@@ -114,17 +140,27 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
 
     public var currentStatus: Status { status.withLock { $0 } }
 
+    /// A request ID no earlier call of this driver returned.
+    public func newRequestID() -> RequestID {
+        let sequence = lastSequence.add(1, ordering: .relaxed).newValue
+        return RequestID(client: clientID, sequence: sequence)
+    }
+
     /// Appends `data` to the log and returns once it is committed, durable and applied.
-    public func propose(_ data: [UInt8]) async throws -> Applied {
+    /// `requestID`: a forwarded request keeps its proposer's ID, so the proposer recognises the
+    /// entry, and a retry the leader still holds uncommitted is not appended twice.
+    public func propose(_ data: [UInt8], requestID: RequestID? = nil) async throws -> Applied {
         guard !inbox.withLock({ $0.stopped }) else { throw ProposalError.stopped }
         let current = currentStatus
         guard current.role == .leader else { throw ProposalError.notLeader(leader: current.leader) }
         guard data.count <= Consensus.Limits.proposalBytesMax else { throw ProposalError.tooLarge }
+        let requestID = requestID ?? newRequestID()
+        precondition(!requestID.isNone, "a proposal must carry a request ID")
         return try await withCheckedThrowingContinuation { continuation in
             let accepted = inbox.withLock { inbox -> ProposalError? in
                 if inbox.stopped { return .stopped }
-                guard inbox.proposals.count + inbox.messages.count < settings.inboxCapacity else { return .overloaded }
-                inbox.proposals.append(PendingProposal(data: data, continuation: continuation))
+                guard inbox.count < settings.inboxCapacity else { return .overloaded }
+                inbox.proposals.append(PendingProposal(data: data, requestID: requestID, continuation: continuation))
                 return nil
             }
             if let refused = accepted {
@@ -135,10 +171,42 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         }
     }
 
+    /// Registers interest in the entry that will carry `requestID`, which another server (the
+    /// leader) is asked to append. Register before asking: the run loop takes registrations
+    /// before the messages that arrived with them, so the entry cannot be applied unnoticed.
+    /// The signal finishes when this server applies the entry; call `cancelForwarded` when the
+    /// leader refused or the request is given up, so the registration does not stay.
+    public func expectForwarded(_ requestID: RequestID) throws -> AppliedSignal<Outcome> {
+        precondition(requestID.client == clientID, "only this driver's own request IDs are expected")
+        let signal = AppliedSignal<Outcome>(requestID: requestID)
+        let refused = inbox.withLock { inbox -> ProposalError? in
+            if inbox.stopped { return .stopped }
+            guard inbox.count < settings.inboxCapacity else { return .overloaded }
+            inbox.forwarded.append(signal)
+            return nil
+        }
+        if let refused { throw refused }
+        wake.yield()
+        return signal
+    }
+
+    /// Drops one registration (by identity: a retry may register the same request ID again).
+    public func cancelForwarded(_ signal: AppliedSignal<Outcome>) {
+        signal.finish(.failure(ProposalError.outcomeUnknown))
+        // Past capacity the registration stays until the entry is applied or the driver stops;
+        // that bounds it too, as nothing registers more while the inbox is full.
+        let accepted = inbox.withLock { inbox -> Bool in
+            guard !inbox.stopped, inbox.count < settings.inboxCapacity else { return false }
+            inbox.cancelledForwards.append(signal)
+            return true
+        }
+        if accepted { wake.yield() }
+    }
+
     /// A message from a peer. Dropped when the inbox is full: Raft tolerates message loss.
     public func receive(_ message: Message) {
         let accepted = inbox.withLock { inbox -> Bool in
-            guard !inbox.stopped, inbox.proposals.count + inbox.messages.count < settings.inboxCapacity else { return false }
+            guard !inbox.stopped, inbox.count < settings.inboxCapacity else { return false }
             inbox.messages.append(message)
             return true
         }
@@ -152,32 +220,41 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
             preconditionFailure("LogDriver.run() may be called only once")
         }
         defer { stop() }
+        status.withLock { $0.running = true }
         if settings.bootstrapVoters == [settings.raft.id] && owned.node.hardState.term == 0 {
             // A new single-server log elects itself at once instead of waiting a timeout.
             owned.node.campaignNow()
         }
-        var waiting: [RequestID: CheckedContinuation<Applied, any Error>] = [:]
-        var nextSequence: UInt64 = 0
-        let clientID = UInt64.random(in: 1...UInt64.max)
+        var waiting: [RequestID: [Waiter]] = [:]
         // Proposals handed to Raft but not yet applied are failed on every way out — a storage
         // error included — so no caller waits forever; none of them was acknowledged.
-        defer { for continuation in waiting.values { continuation.resume(throwing: ProposalError.stopped) } }
+        defer { for waiter in waiting.values.joined() { waiter.resume(.failure(ProposalError.stopped)) } }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.tickForever() }
             defer { group.cancelAll() }
             for await _ in wakeups {
                 let taken = inbox.withLock { inbox -> Inbox in
-                    defer { inbox.proposals = []; inbox.messages = []; inbox.ticks = 0 }
+                    defer {
+                        inbox.proposals = []; inbox.messages = []; inbox.ticks = 0
+                        inbox.forwarded = []; inbox.cancelledForwards = []
+                    }
                     return inbox
+                }
+                // Registrations first: their entries may arrive in this very batch of messages.
+                for signal in taken.forwarded { waiting[signal.requestID, default: []].append(.forwarded(signal)) }
+                for cancelled in taken.cancelledForwards {
+                    waiting[cancelled.requestID]?.removeAll { waiter in
+                        guard case .forwarded(let signal) = waiter else { return false }
+                        return signal === cancelled
+                    }
+                    if waiting[cancelled.requestID]?.isEmpty == true { waiting[cancelled.requestID] = nil }
                 }
                 for _ in 0..<taken.ticks { owned.node.tick() }
                 for message in taken.messages { owned.node.step(message) }
                 for proposal in taken.proposals {
-                    nextSequence += 1
-                    let requestID = RequestID(client: clientID, sequence: nextSequence)
                     do throws(Consensus.ProposalError) {
-                        _ = try owned.node.propose(proposal.data, requestID: requestID)
-                        waiting[requestID] = proposal.continuation
+                        _ = try owned.node.propose(proposal.data, requestID: proposal.requestID)
+                        waiting[proposal.requestID, default: []].append(.local(proposal.continuation))
                     } catch {
                         proposal.continuation.resume(throwing: Self.proposalError(error, status: owned.node.softState))
                     }
@@ -197,10 +274,7 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         }
     }
 
-    private func processReadies(
-        _ owned: inout Core,
-        waiting: inout [RequestID: CheckedContinuation<Applied, any Error>]
-    ) throws {
+    private func processReadies(_ owned: inout Core, waiting: inout [RequestID: [Waiter]]) throws {
         while let ready = owned.node.ready() {
             let store = owned.storage.store
             if let snapshot = ready.snapshot {
@@ -232,14 +306,21 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
             }
             send(ready.messages)
             for (requestID, index, outcome) in outcomes {
-                waiting.removeValue(forKey: requestID)?.resume(returning: (index, outcome))
+                for waiter in waiting.removeValue(forKey: requestID) ?? [] { waiter.resume(.success((index, outcome))) }
             }
             let soft = owned.node.softState
             if soft.role != .leader && !waiting.isEmpty {
                 // Entries proposed as leader may still commit under the next leader, or be
-                // overwritten: the proposer cannot know which.
-                for continuation in waiting.values { continuation.resume(throwing: ProposalError.outcomeUnknown) }
-                waiting.removeAll()
+                // overwritten: the proposer cannot know which. Forwarded requests were proposed
+                // by another server and keep waiting for their entry.
+                for requestID in Array(waiting.keys) {
+                    waiting[requestID]?.removeAll { waiter in
+                        guard case .local = waiter else { return false }
+                        waiter.resume(.failure(ProposalError.outcomeUnknown))
+                        return true
+                    }
+                    if waiting[requestID]?.isEmpty == true { waiting[requestID] = nil }
+                }
             }
             owned.node.advance(ready)
             let applied = ready.committedEntries.last?.index ?? ready.snapshot?.metadata.index
@@ -270,14 +351,19 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
     }
 
     private func stop() {
-        let pending = inbox.withLock { inbox -> [PendingProposal] in
+        let (pending, forwarded) = inbox.withLock { inbox in
             inbox.stopped = true
-            defer { inbox.proposals = [] }
-            return inbox.proposals
+            defer { inbox.proposals = []; inbox.forwarded = [] }
+            return (inbox.proposals, inbox.forwarded)
         }
         for proposal in pending { proposal.continuation.resume(throwing: ProposalError.stopped) }
+        for signal in forwarded { signal.finish(.failure(ProposalError.stopped)) }
         wake.finish()
-        status.withLock { $0.role = .follower }
+        status.withLock { status in
+            status.role = .follower
+            status.leader = noNode
+            status.running = false
+        }
     }
 
     private static func proposalError(_ error: Consensus.ProposalError, status: SoftState) -> ProposalError {

@@ -39,7 +39,10 @@ public final class ServerMetrics: Sendable {
     }
 
     /// The exposition text, with the log's current gauges.
-    func render(appliedIndex: UInt64, commitIndex: UInt64, entries: Int, agents: Int) -> String {
+    func render(
+        appliedIndex: UInt64, commitIndex: UInt64, entries: Int, agents: Int,
+        raft: (term: UInt64, leader: UInt64, isLeader: Bool)
+    ) -> String {
         let snapshot = counters.withLock { $0 }
         var lines: [String] = []
         lines += ["# HELP lineage_attestations_total Node attestations by attestor and result.",
@@ -56,6 +59,12 @@ public final class ServerMetrics: Sendable {
                   "# TYPE lineage_log_applied_index gauge", "lineage_log_applied_index \(appliedIndex)",
                   "# HELP lineage_log_commit_index The last committed log index.",
                   "# TYPE lineage_log_commit_index gauge", "lineage_log_commit_index \(commitIndex)",
+                  "# HELP lineage_raft_term The Raft term this server is in.",
+                  "# TYPE lineage_raft_term gauge", "lineage_raft_term \(raft.term)",
+                  "# HELP lineage_raft_leader_id Node ID of the leader this server knows of (0: none).",
+                  "# TYPE lineage_raft_leader_id gauge", "lineage_raft_leader_id \(raft.leader)",
+                  "# HELP lineage_raft_is_leader 1 while this server leads.",
+                  "# TYPE lineage_raft_is_leader gauge", "lineage_raft_is_leader \(raft.isLeader ? 1 : 0)",
                   "# HELP lineage_entries Registration entries.", "# TYPE lineage_entries gauge", "lineage_entries \(entries)",
                   "# HELP lineage_agents Attested agents.", "# TYPE lineage_agents gauge", "lineage_agents \(agents)",
                   "# HELP lineage_log_commit_seconds Time from proposing an event to its durable apply.",

@@ -38,6 +38,11 @@ public final class ServerRuntime: Sendable {
     /// How often the CA schedule and the server SVID are checked.
     let maintenanceInterval: Duration
     let logger: Logger
+    /// The connections to the other members; nil for a single server.
+    let transport: ClusterTransport?
+    /// The upstream authority's roots as loaded at start: a cluster trusts them before its log
+    /// holds any bundle (the pre-shared bundle every member bootstraps with).
+    let upstreamRoots: [Certificate]
 
     public init(config: ServerConfig, maintenanceInterval: Duration = .seconds(5), logger: Logger) throws {
         self.config = config
@@ -50,7 +55,23 @@ public final class ServerRuntime: Sendable {
             try X509PoPVerifier.load(trustDomain: config.trustDomain, caBundlePaths: paths)
         }
         let nodeName = try NodeName(config.cluster?.nodeName ?? "server")
-        log = try IdentityLog(dataDir: config.dataDir, nodeName: nodeName, logger: logger)
+        // Placeholder material until the CA is up (or, in a cluster, until the upstream signs a
+        // bootstrap SVID); no listener or peer connection starts before one of those.
+        material = try TLSMaterial(
+            chain: [], key: Certificate.PrivateKey(P256.Signing.PrivateKey()), bundle: X509Bundle(trustDomain: config.trustDomain))
+        var replication: IdentityLog.Replication?
+        if let cluster = config.cluster {
+            let membership = try ClusterMembership(cluster)
+            let transport = try ClusterTransport(
+                membership: membership, material: material, trustDomain: config.trustDomain, logger: logger)
+            self.transport = transport
+            replication = IdentityLog.Replication(
+                membership: membership, send: { transport.send($0) },
+                forward: { try await transport.forward(to: $0, data: $1, requestID: $2) })
+        } else {
+            transport = nil
+        }
+        log = try IdentityLog(dataDir: config.dataDir, nodeName: nodeName, replication: replication, logger: logger)
         let keys: any KeyStore = switch config.keyManager {
         case .memory: MemoryKeyStore()
         case .disk(let keysPath): try DiskKeyStore(path: keysPath)
@@ -66,7 +87,9 @@ public final class ServerRuntime: Sendable {
                 }),
             log: log, keys: keys)
         // A broken upstream stops the start with its reason, not the first rotation hours later.
-        _ = try ca.settings.upstream?.load(now: Date())
+        let upstream = try ca.settings.upstream?.load(now: Date())
+        precondition(config.cluster == nil || upstream != nil, "a cluster configuration requires an upstream authority")
+        upstreamRoots = upstream?.roots ?? []
         let issuer = SVIDIssuer(
             settings: .init(defaultX509TTL: config.defaultX509SVIDTTL, defaultJWTTTL: config.defaultJWTSVIDTTL, jwtIssuer: config.jwtIssuer),
             ca: ca, log: log)
@@ -75,38 +98,55 @@ public final class ServerRuntime: Sendable {
             localPeers: PeerTracker(),
             attestationLimiter: config.rateLimit.attestation ? RateLimiter(ratePerSecond: 1, burst: 1) : nil,
             signingLimiter: config.rateLimit.signing ? RateLimiter(ratePerSecond: 500, burst: 500) : nil)
-        // Placeholder material until the CA is up; the TLS listener starts only after `refreshTLS`.
-        material = try TLSMaterial(
-            chain: [], key: Certificate.PrivateKey(P256.Signing.PrivateKey()), bundle: X509Bundle(trustDomain: config.trustDomain))
     }
 
     public func run() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.log.run() }
-            try await log.waitUntilLeader()
-            try await ca.maintain()
-            try await refreshTLS(force: true)
             let services: [any RegistrableRPCService] = [
                 EntryService(api: api), AgentService(
                     api: api, agentTTL: config.agentTTL ?? config.defaultX509SVIDTTL, x509pop: x509pop),
                 BundleService(api: api), SVIDService(api: api), LocalAuthorityService(api: api),
                 AgentSyncService(api: api), health,
             ]
+            let agents: GRPCServer<HTTP2ServerTransport.Custom<TLSListenerFactory>>
+            if let transport {
+                // A member must serve Raft before there is a leader, so its TLS listener starts
+                // with the upstream-signed bootstrap SVID; its own CA follows through the log.
+                try bootstrapTLS(now: Date())
+                agents = agentServer(services: services + [
+                    ClusterService(log: log, membership: transport.membership, serverID: .server(in: config.trustDomain)),
+                ])
+                group.addTask { try await agents.serve() }
+                group.addTask { try await transport.run() }
+                group.addTask { try await self.followLeadership() }
+                try await log.waitForLeader()
+                try await retryUntilDone("Preparing this server's CA") {
+                    try await self.ca.maintain()
+                    try await self.refreshTLS(force: true)
+                }
+            } else {
+                try await log.waitUntilLeader()
+                try await ca.maintain()
+                try await refreshTLS(force: true)
+                agents = agentServer(services: services)
+                group.addTask { try await agents.serve() }
+            }
             let admin = try adminServer(services: services)
-            let agents = agentServer(services: services)
             group.addTask { try await self.serveAdmin(admin) }
-            group.addTask { try await agents.serve() }
             group.addTask { try await self.maintainForever() }
             if config.healthChecks.listenerEnabled {
                 // Live: the log driver runs and leads (a single server; a stopped driver steps
                 // down). Ready: it can also sign — both authorities are active.
                 let health = PlainHTTPServer(routes: [
-                    config.healthChecks.livePath: { [log] in
-                        let live = log.status.role == .leader
+                    // In a cluster: live while the log driver runs; ready while some member
+                    // leads (writes can commit) and this server can sign.
+                    config.healthChecks.livePath: { [log, transport] in
+                        let live = transport == nil ? log.status.role == .leader : log.status.running
                         return .init(ok: live, contentType: "application/json", body: "{\"live\":\(live)}\n")
                     },
                     config.healthChecks.readyPath: { [log, ca] in
-                        let ready = log.status.role == .leader && ca.x509 != nil && ca.jwt != nil
+                        let ready = log.status.leader != noNode && ca.x509 != nil && ca.jwt != nil
                         return .init(ok: ready, contentType: "application/json", body: "{\"ready\":\(ready)}\n")
                     },
                 ])
@@ -121,14 +161,15 @@ public final class ServerRuntime: Sendable {
                         let state = log.state
                         let text = log.metrics.render(
                             appliedIndex: status.appliedIndex, commitIndex: status.commitIndex,
-                            entries: state.entries.count, agents: state.agents.count)
+                            entries: state.entries.count, agents: state.agents.count,
+                            raft: (term: status.term, leader: status.leader, isLeader: status.role == .leader))
                         return .init(ok: true, contentType: "text/plain; version=0.0.4", body: text)
                     },
                 ])
                 let host = config.telemetry.prometheusHost ?? "localhost"
                 group.addTask { try await metrics.run(host: host, port: Int(port)) }
             }
-            health.setStatus(.serving)
+            if transport == nil { health.setStatus(.serving) }
             logger.info("Lineage server started", metadata: [
                 "trust_domain": "\(config.trustDomain.name)", "admin_socket": "\(config.socketPath)",
                 "address": "\(config.bindAddress):\(config.bindPort)", "data_dir": "\(config.dataDir)",
@@ -187,6 +228,12 @@ public final class ServerRuntime: Sendable {
                 return
             } catch {
                 logger.error("CA maintenance failed", metadata: ["error": "\(error)", "retry_in": "\(maintenanceInterval)"])
+                // Without a leader nothing can be recorded, so the logged server SVID cannot be
+                // renewed; members still need one to elect a leader again.
+                if transport != nil, let leaf = material.serverChain.first,
+                   Date() > leaf.notValidAfter - leaf.notValidAfter.timeIntervalSince(leaf.notValidBefore) / 4 {
+                    try? bootstrapTLS(now: Date())
+                }
             }
         }
     }
@@ -195,7 +242,12 @@ public final class ServerRuntime: Sendable {
     /// its life, or at once when the authority that signed it is no longer active.
     private func refreshTLS(force: Bool) async throws {
         let bundle = log.state.ownBundle
-        let authorities = try bundle.x509Authorities.map { try Certificate(derEncoded: $0.certificateDER) }
+        var authorities = try bundle.x509Authorities.map { try Certificate(derEncoded: $0.certificateDER) }
+        if transport != nil {
+            // The pre-shared roots stay trusted whatever the log says, so members can always
+            // reach each other to agree on what it says.
+            authorities += upstreamRoots.filter { !authorities.contains($0) }
+        }
         material.update(bundle: X509Bundle(trustDomain: config.trustDomain, authorities: authorities))
         let now = Date()
         if !force, let leaf = material.serverChain.first, let active = ca.x509,
@@ -209,5 +261,64 @@ public final class ServerRuntime: Sendable {
         let issued = try await api.issuer.issueX509(
             publicKey: key.publicKey, for: .init(id: .server(in: config.trustDomain)), actor: .server(log.nodeName), now: now)
         try material.update(chain: issued.chain, key: key)
+    }
+
+    // MARK: - Cluster
+
+    /// Signs this server's SVID with the upstream authority directly, and trusts the upstream
+    /// roots: the form a member starts with, before its own CA can be recorded in the log.
+    /// This is the one certificate a server signs without an event (nothing can be recorded
+    /// before a leader exists); it lives `Limits.bootstrapSVIDTTL` at most, is written to the
+    /// server log, and is replaced by a logged one as soon as this server's CA is active.
+    private func bootstrapTLS(now: Date) throws {
+        guard let upstream = try ca.settings.upstream?.load(now: now) else {
+            preconditionFailure("a cluster configuration requires an upstream authority")
+        }
+        let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
+        var random = SystemRandomNumberGenerator()
+        let leaf = try CertificateTemplates.x509SVID(
+            id: .server(in: config.trustDomain), publicKey: key.publicKey,
+            serialNumber: SerialNumbers.random(using: &random), now: now,
+            ttl: Limits.bootstrapSVIDTTL.inSeconds, authority: upstream.signer)
+        var authorities = (try? log.state.ownBundle.x509Authorities.map { try Certificate(derEncoded: $0.certificateDER) }) ?? []
+        authorities += upstreamRoots.filter { !authorities.contains($0) }
+        material.update(bundle: X509Bundle(trustDomain: config.trustDomain, authorities: authorities))
+        try material.update(chain: [leaf] + upstream.signer.chainAfterIssued, key: key)
+        logger.info("Server SVID signed by the upstream authority for cluster bootstrap", metadata: [
+            "node_name": "\(log.nodeName)", "serial": "\(leaf.serialNumber)", "expires_at": "\(leaf.notValidAfter)",
+        ])
+    }
+
+    /// Keeps the health service's answer equal to "some member leads": without a leader no
+    /// write can commit.
+    private func followLeadership() async throws {
+        var serving: Bool?
+        while !Task.isCancelled {
+            let now = log.status.leader != noNode
+            if now != serving {
+                health.setStatus(now ? .serving : .notServing)
+                logger.info(now ? "Cluster has a leader" : "Cluster has no leader", metadata: [
+                    "leader": "\(transport?.membership.member(log.status.leader)?.name.rawValue ?? "none")",
+                    "term": "\(log.status.term)",
+                ])
+                serving = now
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// Runs `body` until it succeeds, at most once a second: right after an election the
+    /// first writes may find no leader yet.
+    private func retryUntilDone(_ what: String, _ body: () async throws -> Void) async throws {
+        while true {
+            do {
+                return try await body()
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                logger.warning("\(what) failed; retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
     }
 }
