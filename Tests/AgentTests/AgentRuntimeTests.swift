@@ -16,6 +16,8 @@ struct AgentHarness: Sendable {
     let socketPath: String
     let runtime: AgentRuntime
     let logs: LogSink
+    /// What `run()` threw, once it has (nil while it runs or after a clean stop).
+    let runError = ErrorBox()
 
     final class LogSink: Sendable {
         private let lines = Mutex<[String]>([])
@@ -44,10 +46,9 @@ struct AgentHarness: Sendable {
         let harness = AgentHarness(
             directory: directory, dataDir: configuration.dataDir, socketPath: configuration.endpoint.socketPath,
             runtime: runtime, logs: logs)
-        let runError = ErrorBox()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                do { try await runtime.run() } catch { runError.set(error) }
+                do { try await runtime.run() } catch { harness.runError.set(error) }
             }
             do {
                 try await body(harness)
@@ -59,7 +60,7 @@ struct AgentHarness: Sendable {
             runtime.beginGracefulShutdown()
             try await group.waitForAll()
         }
-        return runError.value
+        return harness.runError.value
     }
 
     final class ErrorBox: Sendable {
@@ -264,6 +265,8 @@ struct AgentRuntimeTests {
                 try await eventually("agent stopped", timeout: .seconds(30)) {
                     !FileManager.default.fileExists(atPath: directory + "/data/agent_svid.pem")
                 }
+                // The file goes first; run() fails a moment later (a shutdown now would hide it).
+                try await eventually("run() failed", timeout: .seconds(30)) { harness.runError.value != nil }
             }
             let message = error.map { String(describing: $0) } ?? ""
             #expect(message.contains("refused the agent SVID"))

@@ -14,7 +14,8 @@ struct ModelCodecTests {
     static let joinToken = JoinToken(tokenSHA256: Fixtures.digest(0xA0), expiresAt: Fixtures.issuedAt)
     static let x509 = X509AuthorityDescriptor(
         reference: Fixtures.serverAuthority, certificateDER: [0x30, 0x03, 0x02, 0x01, 0x01],
-        notAfter: Fixtures.issuedAt, upstreamAuthorityID: Fixtures.authority("up-1"))
+        notAfter: Fixtures.issuedAt, upstreamAuthorityID: Fixtures.authority("up-1"),
+        upstreamChainDER: [[0x30, 0x00]], upstreamRootsDER: [[0x30, 0x01]])
     static let jwt = JWTAuthorityDescriptor(reference: Fixtures.jwtAuthority, publicKeyDER: [0x30, 0x00], notAfter: Fixtures.issuedAt)
     static let bundle = FederatedBundle(
         trustDomain: try! TrustDomain("partner.example"), x509AuthoritiesDER: [[0x30, 0x00]],
@@ -98,6 +99,7 @@ struct ModelCodecTests {
     static let goldenX509 =
         "010a087365727665722d311228366233613063316632653464356136393738623863396430653166"
         + "323033313432353336343761381a0530030201012080d0eab6b7332a0475702d31"
+        + "320230003a023001"
     static let goldenJWT =
         "010a087365727665722d31120b6b69642d323032362d30311a0230002080d0eab6b733"
     static let goldenBundle =
