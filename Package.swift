@@ -217,7 +217,7 @@ let package = Package(
         .executableTarget(
             name: "lineage-bench-signing",
             dependencies: [
-                "Server", "IdentityModel", "KeyStore", "SPIFFE", "Authority", "Config",
+                "Server", "IdentityModel", "KeyStore", "SPIFFE", "Authority", "Config", "Projections",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

@@ -84,6 +84,17 @@ public enum CertificateTemplates {
         id: SPIFFEID, publicKey: Certificate.PublicKey, dnsNames: [String] = [],
         serialNumber: Certificate.SerialNumber, now: Date, ttl: TimeInterval, authority: SigningAuthority
     ) throws(AuthorityError) -> Certificate {
+        try x509SVID(
+            id: id, key: try SubjectPublicKey(publicKey), dnsNames: dnsNames, serialNumber: serialNumber,
+            now: now, ttl: ttl, authority: authority)
+    }
+
+    /// The same, over a key whose encoding the caller already holds (the issuer hashes it into
+    /// the log event too).
+    public static func x509SVID(
+        id: SPIFFEID, key: SubjectPublicKey, dnsNames: [String] = [],
+        serialNumber: Certificate.SerialNumber, now: Date, ttl: TimeInterval, authority: SigningAuthority
+    ) throws(AuthorityError) -> Certificate {
         precondition(!id.isTrustDomainID, "an X509-SVID leaf must have a path (X509-SVID.md §4.1)")
         try validate(dnsNames: dnsNames)
         let notAfter = try cappedNotAfter(now: now, ttl: ttl, issuer: authority.certificate)
@@ -92,26 +103,39 @@ public enum CertificateTemplates {
         names += dnsNames.map { GeneralName.dnsName($0) }
         let extensions: Certificate.Extensions
         do {
-            extensions = try Certificate.Extensions {
-                Critical(BasicConstraints.notCertificateAuthority)
-                Critical(KeyUsage(digitalSignature: true, keyEncipherment: true, keyAgreement: true))
-                try ExtendedKeyUsage([.serverAuth, .clientAuth])
-                SubjectKeyIdentifier(hash: publicKey)
-                AuthorityKeyIdentifier(keyIdentifier: authority.subjectKeyID[...])
-                SubjectAlternativeNames(names)
-            }
+            // The same order as SPIRE's template; the first three are the same on every SVID.
+            extensions = try Certificate.Extensions(svidFixedExtensions + [
+                try key.subjectKeyIdentifier.makeCertificateExtension(),
+                try AuthorityKeyIdentifier(keyIdentifier: authority.subjectKeyID[...]).makeCertificateExtension(),
+                try SubjectAlternativeNames(names).makeCertificateExtension(),
+            ])
         } catch {
             throw AuthorityError(.signingFailed, "cannot build SVID extensions: \(error)")
         }
         return try sign {
             try Certificate(
-                version: .v3, serialNumber: serialNumber, publicKey: publicKey,
+                version: .v3, serialNumber: serialNumber, publicKey: key.publicKey,
                 notValidBefore: now - backdate, notValidAfter: notAfter,
                 issuer: authority.certificate.subject, subject: subject,
-                signatureAlgorithm: signatureAlgorithm(for: authority.privateKey),
+                signatureAlgorithm: authority.signatureAlgorithm,
                 extensions: extensions, issuerPrivateKey: authority.privateKey)
         }
     }
+
+    /// BasicConstraints CA=false, KeyUsage and ExtendedKeyUsage, the same on every X509-SVID:
+    /// encoded once per process rather than once per SVID.
+    static let svidFixedExtensions: [Certificate.Extension] = {
+        do {
+            return [
+                try Critical(BasicConstraints.notCertificateAuthority).makeCertificateExtension(),
+                try Critical(KeyUsage(digitalSignature: true, keyEncipherment: true, keyAgreement: true))
+                    .makeCertificateExtension(),
+                try ExtendedKeyUsage([.serverAuth, .clientAuth]).makeCertificateExtension(),
+            ]
+        } catch {
+            preconditionFailure("the fixed X509-SVID extensions must encode: \(error)")
+        }
+    }()
 
     /// The NotAfter for a certificate issued now with `ttl`: never later than the issuer's own.
     /// An issuer that is already expired, or not valid yet, cannot sign.

@@ -11,26 +11,33 @@ public struct SigningAuthority: Sendable {
     /// chain an SVID carries after its leaf).
     public let upstreamChain: [Certificate]
     public let privateKey: Certificate.PrivateKey
+    /// The subject key identifier, the authority's ID in events and bundles and the AKI of every
+    /// certificate it signs.
+    public let subjectKeyID: [UInt8]
+    /// The signature algorithm `privateKey` signs with.
+    public let signatureAlgorithm: Certificate.SignatureAlgorithm
 
+    /// Derives the SKI and the signature algorithm once, here, because they go into every
+    /// certificate this authority signs: per certificate they cost a parse of the CA's
+    /// extensions and a copy of the EC key (`Certificate.PrivateKey.publicKey`).
     public init(certificate: Certificate, upstreamChain: [Certificate] = [], privateKey: Certificate.PrivateKey) {
         precondition(certificate.publicKey == privateKey.publicKey, "authority key does not match its certificate")
         self.certificate = certificate
         self.upstreamChain = upstreamChain
         self.privateKey = privateKey
+        if let ski = try? certificate.extensions.subjectKeyIdentifier {
+            self.subjectKeyID = Array(ski.keyIdentifier)
+        } else {
+            self.subjectKeyID = Array(SubjectKeyIdentifier(hash: certificate.publicKey).keyIdentifier)
+        }
+        self.signatureAlgorithm = CertificateTemplates.signatureAlgorithm(for: privateKey)
+        precondition(!subjectKeyID.isEmpty, "an authority needs a subject key identifier")
     }
 
     /// The certificates that follow one this authority issues, up to the bundle's roots: none
     /// when the authority is a self-signed root in the bundle, else itself and the chain above it.
     public var chainAfterIssued: [Certificate] {
         certificate.isSelfIssued ? [] : [certificate] + upstreamChain
-    }
-
-    /// The subject key identifier, the authority's ID in events and bundles.
-    public var subjectKeyID: [UInt8] {
-        if let ski = try? certificate.extensions.subjectKeyIdentifier {
-            return Array(ski.keyIdentifier)
-        }
-        return Array(SubjectKeyIdentifier(hash: certificate.publicKey).keyIdentifier)
     }
 }
 

@@ -75,8 +75,10 @@ public struct SVIDIssuer: Sendable {
     public func issueX509(publicKey: Certificate.PublicKey, for subject: Subject, actor: Actor, now: Date = Date()) async throws -> IssuedX509 {
         guard let active = ca.x509 else { throw IssueError(description: "this server has no active X.509 authority") }
         var random = SystemRandomNumberGenerator()
+        // Encoded once: the certificate's SKI and the event's hash both read it.
+        let key = try SubjectPublicKey(publicKey)
         let certificate = try CertificateTemplates.x509SVID(
-            id: subject.id, publicKey: publicKey, dnsNames: subject.dnsNames,
+            id: subject.id, key: key, dnsNames: subject.dnsNames,
             serialNumber: SerialNumbers.random(using: &random), now: now,
             ttl: (subject.ttl ?? settings.defaultX509TTL).inSeconds, authority: active.authority)
         let der = try CAManager.der(certificate)
@@ -85,7 +87,7 @@ public struct SVIDIssuer: Sendable {
             spiffeID: subject.id, entryID: subject.entryID, requestingAgentID: subject.requestingAgent,
             issuer: active.reference, notBefore: Timestamp(date: certificate.notValidBefore),
             notAfter: Timestamp(date: certificate.notValidAfter),
-            publicKeySHA256: try IdentityModel.SHA256Digest(bytes: Array(SHA256.hash(data: try CAManager.der(publicKey)))),
+            publicKeySHA256: try IdentityModel.SHA256Digest(bytes: Array(SHA256.hash(data: key.subjectPublicKeyInfoDER))),
             certificateSHA256: try IdentityModel.SHA256Digest(bytes: Array(SHA256.hash(data: der))))
         try await log.submit(.x509SVIDIssued(issued), by: actor, at: now)
         log.metrics.svidSigned("x509")
