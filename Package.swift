@@ -145,7 +145,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "SPIFFE", "Config", "Attestation", "Wire", "GRPCHealth", "PeerTracking", "StructuredLogging",
+                "SPIFFE", "Config", "Attestation", "Wire", "GRPCHealth", "PeerTracking", "StructuredLogging", "KeyStore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

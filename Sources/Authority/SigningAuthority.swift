@@ -16,9 +16,12 @@ public struct SigningAuthority: Sendable {
     public let subjectKeyID: [UInt8]
     /// The signature algorithm `privateKey` signs with.
     public let signatureAlgorithm: Certificate.SignatureAlgorithm
+    /// The certificates that follow one this authority issues, up to the bundle's roots: none
+    /// when the authority is a self-signed root in the bundle, else itself and the chain above it.
+    public let chainAfterIssued: [Certificate]
 
-    /// Derives the SKI and the signature algorithm once, here, because they go into every
-    /// certificate this authority signs: per certificate they cost a parse of the CA's
+    /// Derives the SKI, the signature algorithm and the chain once, here, because they go into
+    /// every certificate this authority signs: per certificate they cost a parse of the CA's
     /// extensions and a copy of the EC key (`Certificate.PrivateKey.publicKey`).
     public init(certificate: Certificate, upstreamChain: [Certificate] = [], privateKey: Certificate.PrivateKey) {
         precondition(certificate.publicKey == privateKey.publicKey, "authority key does not match its certificate")
@@ -31,13 +34,8 @@ public struct SigningAuthority: Sendable {
             self.subjectKeyID = Array(SubjectKeyIdentifier(hash: certificate.publicKey).keyIdentifier)
         }
         self.signatureAlgorithm = CertificateTemplates.signatureAlgorithm(for: privateKey)
+        self.chainAfterIssued = certificate.isSelfIssued ? [] : [certificate] + upstreamChain
         precondition(!subjectKeyID.isEmpty, "an authority needs a subject key identifier")
-    }
-
-    /// The certificates that follow one this authority issues, up to the bundle's roots: none
-    /// when the authority is a self-signed root in the bundle, else itself and the chain above it.
-    public var chainAfterIssued: [Certificate] {
-        certificate.isSelfIssued ? [] : [certificate] + upstreamChain
     }
 }
 

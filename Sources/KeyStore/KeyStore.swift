@@ -73,7 +73,7 @@ public final class DiskKeyStore: KeyStore {
     public init(path: String) throws {
         self.path = path
         let directory = (path as NSString).deletingLastPathComponent
-        try Self.ensurePrivateDirectory(directory.isEmpty ? "." : directory)
+        try PrivateFiles.ensureDirectory(directory.isEmpty ? "." : directory)
         var loaded: [String: Certificate.PrivateKey] = [:]
         if FileManager.default.fileExists(atPath: path) {
             guard chmod(path, 0o600) == 0 else {
@@ -113,7 +113,7 @@ public final class DiskKeyStore: KeyStore {
         for name in keys.keys.sorted() {
             text += "# \(name)\n" + (try keys[name]!.serializeAsPEM().pemString) + "\n"
         }
-        try Self.writeAtomically(Array(text.utf8), to: path)
+        try PrivateFiles.writeAtomically(Array(text.utf8), to: path)
     }
 
     static func parse(_ text: String, path: String) throws -> [String: Certificate.PrivateKey] {
@@ -140,54 +140,5 @@ public final class DiskKeyStore: KeyStore {
             block = ""
         }
         return keys
-    }
-
-    static func ensurePrivateDirectory(_ directory: String) throws {
-        var isDirectory: ObjCBool = false
-        if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } else if !isDirectory.boolValue {
-            throw KeyStoreError(message: "\(directory) exists and is not a directory")
-        }
-        guard chmod(directory, 0o700) == 0 else {
-            throw KeyStoreError(message: "\(directory): cannot set mode 0700: \(String(cString: strerror(errno)))")
-        }
-    }
-
-    /// Writes `bytes` to `path` so that a crash leaves the old or the new contents, never a mix,
-    /// and the file is never readable by others, even for a moment.
-    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let temporary = path + ".tmp"
-        unlink(temporary)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw KeyStoreError(message: "\(temporary): \(String(cString: strerror(errno)))") }
-        var failure: String?
-        if fchmod(fd, 0o600) != 0 { failure = "fchmod" }
-        var offset = 0
-        while failure == nil && offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                failure = "write"
-            } else {
-                offset += written
-            }
-        }
-        if failure == nil && fsync(fd) != 0 { failure = "fsync" }
-        let error = errno
-        close(fd)
-        if let failure {
-            unlink(temporary)
-            throw KeyStoreError(message: "\(temporary): \(failure) failed: \(String(cString: strerror(error)))")
-        }
-        guard rename(temporary, path) == 0 else {
-            throw KeyStoreError(message: "\(path): rename failed: \(String(cString: strerror(errno)))")
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        let directoryFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryFD >= 0 {
-            fsync(directoryFD)
-            close(directoryFD)
-        }
     }
 }

@@ -1,5 +1,6 @@
 import Config
 import Foundation
+import KeyStore
 import SPIFFE
 import X509
 
@@ -168,20 +169,7 @@ public struct AgentSVIDStore: Sendable {
 
     /// Creates `directory` if needed and makes it 0700 (it holds an identity), whatever the umask.
     static func ensurePrivateDirectory(_ directory: String) throws(StoreError) {
-        var isDirectory: ObjCBool = false
-        if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
-            do {
-                try FileManager.default.createDirectory(
-                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            } catch {
-                throw StoreError("cannot create \(directory): \(error)")
-            }
-        } else if !isDirectory.boolValue {
-            throw StoreError("\(directory) exists and is not a directory")
-        }
-        guard chmod(directory, 0o700) == 0 else {
-            throw StoreError("\(directory): cannot set mode 0700: \(String(cString: strerror(errno)))")
-        }
+        do { try PrivateFiles.ensureDirectory(directory) } catch { throw StoreError(error.message) }
     }
 
     static func readText(_ path: String) throws(StoreError) -> String {
@@ -193,54 +181,12 @@ public struct AgentSVIDStore: Sendable {
 
     /// The bytes of `path`, refused when larger than `bytesMax` (checked before reading).
     public static func readBytes(_ path: String, bytesMax: Int) throws(StoreError) -> [UInt8] {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-            let size = attributes[.size] as? Int
-        else {
-            throw StoreError("cannot read \(path)")
-        }
-        guard size <= bytesMax else {
-            throw StoreError("\(path) is larger than \(bytesMax) bytes")
-        }
-        guard let data = FileManager.default.contents(atPath: path), data.count <= bytesMax else {
-            throw StoreError("cannot read \(path)")
-        }
-        return Array(data)
+        do { return try PrivateFiles.read(path, bytesMax: bytesMax) } catch { throw StoreError(error.message) }
     }
 
     /// Writes so that a crash leaves the old or the new contents and the file is never readable
-    /// by others, even for a moment (the same dance as `DiskKeyStore.writeAtomically`).
+    /// by others, even for a moment.
     static func write(_ bytes: [UInt8], to path: String) throws(StoreError) {
-        let temporary = path + ".tmp"
-        unlink(temporary)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StoreError("\(temporary): \(String(cString: strerror(errno)))") }
-        var failure: String?
-        if fchmod(fd, 0o600) != 0 { failure = "fchmod" }
-        var offset = 0
-        while failure == nil && offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                failure = "write"
-            } else {
-                offset += written
-            }
-        }
-        if failure == nil && fsync(fd) != 0 { failure = "fsync" }
-        let code = errno
-        close(fd)
-        if let failure {
-            unlink(temporary)
-            throw StoreError("\(temporary): \(failure) failed: \(String(cString: strerror(code)))")
-        }
-        guard rename(temporary, path) == 0 else {
-            throw StoreError("\(path): rename failed: \(String(cString: strerror(errno)))")
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        let directoryFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryFD >= 0 {
-            fsync(directoryFD)
-            close(directoryFD)
-        }
+        do { try PrivateFiles.writeAtomically(bytes, to: path) } catch { throw StoreError(error.message) }
     }
 }

@@ -1,6 +1,7 @@
 import Attestation
 import Config
 import Foundation
+import KeyStore
 import SPIFFE
 import Wire
 import X509
@@ -41,15 +42,26 @@ public struct X509PoPAttestor: NodeAttestor {
     public init(privateKeyPath: String, certificatePath: String, intermediatesPath: String?) throws(AttestationFailure) {
         let key: X509PoPSigningKey
         var chain: [Certificate]
-        do {
-            let pem = try X509PoP.readPEMFile(privateKeyPath, what: "private_key_path")
+        /// A configured PEM file's text; errors name the config key and the path.
+        func pem(_ path: String, _ configKey: String) throws(AttestationError) -> String {
             do {
-                key = try X509PoPSigningKey(pemEncoded: pem)
+                return String(decoding: try PrivateFiles.read(path, bytesMax: SPIFFE.Limits.encodedCertificatesBytesMax), as: UTF8.self)
+            } catch {
+                throw AttestationError(.unreadableFile, "\(configKey) \(error.message)")
+            }
+        }
+        do {
+            let keyPEM = try pem(privateKeyPath, "private_key_path")
+            do {
+                key = try X509PoPSigningKey(pemEncoded: keyPEM)
             } catch {
                 throw AttestationError(error.code, "private_key_path \(privateKeyPath): \(error.reason)")
             }
-            chain = try X509PoP.certificates(inPEMFile: certificatePath, what: "certificate_path")
-            if let intermediatesPath { chain += try X509PoP.certificates(inPEMFile: intermediatesPath, what: "intermediates_path") }
+            chain = try X509PoP.certificates(pem: try pem(certificatePath, "certificate_path"), source: "certificate_path \(certificatePath)")
+            if let intermediatesPath {
+                chain += try X509PoP.certificates(
+                    pem: try pem(intermediatesPath, "intermediates_path"), source: "intermediates_path \(intermediatesPath)")
+            }
         } catch {
             throw AttestationFailure("\(error)")
         }

@@ -37,26 +37,6 @@ public enum X509PoP {
         return data.certificates.map { Array($0) }
     }
 
-    /// A PEM file's text, read with a bound (PEM files are small; anything past the SPIFFE
-    /// module's bound is not a key or a chain). `what` names the config key in errors.
-    public static func readPEMFile(_ path: String, what: String) throws(AttestationError) -> String {
-        let bytesMax = SPIFFE.Limits.encodedCertificatesBytesMax
-        guard let file = FileHandle(forReadingAtPath: path) else {
-            throw AttestationError(.unreadableFile, "\(what) \(path): cannot open the file")
-        }
-        defer { try? file.close() }
-        let data: Data
-        do {
-            data = try file.read(upToCount: bytesMax + 1) ?? Data()
-        } catch {
-            throw AttestationError(.unreadableFile, "\(what) \(path): \(error)")
-        }
-        guard data.count <= bytesMax else {
-            throw AttestationError(.unreadableFile, "\(what) \(path): larger than \(bytesMax) bytes, too large for a PEM file")
-        }
-        return String(decoding: data, as: UTF8.self)
-    }
-
     /// SHA-256 of the challenger's nonce then the responder's: what the response signs.
     static func signedDigest(challengeNonce: [UInt8], responseNonce: [UInt8]) -> SHA256Digest {
         precondition(challengeNonce.count == Limits.x509popNonceBytes && responseNonce.count == Limits.x509popNonceBytes)

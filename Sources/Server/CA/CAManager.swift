@@ -55,12 +55,11 @@ public final class CAManager: Sendable {
         /// Reads and checks the files; every problem names the file or the rule it broke.
         public func load(now: Date) throws -> UpstreamAuthority {
             func read(_ path: String, _ key: String) throws -> String {
-                let failure = { (reason: String) in CAError(description: "UpstreamAuthority \"disk\": \(key) \(path): \(reason)") }
-                guard let handle = FileHandle(forReadingAtPath: path) else { throw failure("cannot be opened (missing or unreadable)") }
-                defer { try? handle.close() }
-                let data = try handle.read(upToCount: Self.fileBytesMax + 1) ?? Data()
-                guard data.count <= Self.fileBytesMax else { throw failure("is larger than \(Self.fileBytesMax) bytes") }
-                return String(decoding: data, as: UTF8.self)
+                do {
+                    return String(decoding: try PrivateFiles.read(path, bytesMax: Self.fileBytesMax), as: UTF8.self)
+                } catch {
+                    throw CAError(description: "UpstreamAuthority \"disk\": \(key) \(error.message)")
+                }
             }
             do {
                 return try UpstreamAuthority(

@@ -52,7 +52,17 @@ public final class ServerRuntime: Sendable {
             if case .x509pop(let paths) = attestor { paths } else { nil }
         }.first
         x509pop = try caBundlePaths.map { paths throws(AttestationError) in
-            try X509PoPVerifier.load(trustDomain: config.trustDomain, caBundlePaths: paths)
+            var authorities: [Certificate] = []
+            for path in paths {
+                let pem: [UInt8]
+                do throws(KeyStoreError) {
+                    pem = try PrivateFiles.read(path, bytesMax: SPIFFE.Limits.encodedCertificatesBytesMax)
+                } catch {
+                    throw AttestationError(.unreadableFile, "ca_bundle_path \(error.message)")
+                }
+                authorities += try X509PoP.certificates(pem: String(decoding: pem, as: UTF8.self), source: "ca_bundle_path \(path)")
+            }
+            return X509PoPVerifier(trustDomain: config.trustDomain, authorities: authorities)
         }
         let nodeName = try NodeName(config.cluster?.nodeName ?? "server")
         // Placeholder material until the CA is up (or, in a cluster, until the upstream signs a
