@@ -14,74 +14,84 @@ enum DecisionLog {
         let metadata: Logger.Metadata
     }
 
+    /// Cheap, so a caller can skip building a line its logger would drop (SVID signings are
+    /// DEBUG and on the signing path).
+    static func level(for event: Event) -> Logger.Level {
+        switch event {
+        case .x509SVIDIssued, .jwtSVIDIssued, .agentRenewed, .agentRenewalActivated: .debug
+        case .x509AuthorityTainted, .x509AuthorityRevoked, .jwtAuthorityTainted, .jwtAuthorityRevoked: .warning
+        default: .info
+        }
+    }
+
     static func line(for event: Event, by actor: Actor, index: UInt64) -> Line {
         var metadata: Logger.Metadata = ["caller": "\(actor)", "log_index": "\(index)"]
-        func line(_ level: Logger.Level, _ message: String, _ fields: [String: String]) -> Line {
+        func line(_ message: String, _ fields: [String: String]) -> Line {
             for (key, value) in fields { metadata[key] = "\(value)" }
-            return Line(level: level, message: message, metadata: metadata)
+            return Line(level: level(for: event), message: message, metadata: metadata)
         }
         switch event {
         case .registrationEntryCreated(let event):
-            return line(.info, "Registration entry created", entryFields(event.entry))
+            return line("Registration entry created", entryFields(event.entry))
         case .registrationEntryUpdated(let event):
-            return line(.info, "Registration entry updated", entryFields(event.entry))
+            return line("Registration entry updated", entryFields(event.entry))
         case .registrationEntryDeleted(let event):
-            return line(.info, "Registration entry deleted", ["entry_id": event.entryID.rawValue])
+            return line("Registration entry deleted", ["entry_id": event.entryID.rawValue])
         case .joinTokenCreated(let event):
-            return line(.info, "Join token created", ["expires_at": time(event.token.expiresAt)])
+            return line("Join token created", ["expires_at": time(event.token.expiresAt)])
         case .joinTokenConsumed(let event):
-            return line(.info, "Join token consumed", ["agent_id": event.agentID.string])
+            return line("Join token consumed", ["agent_id": event.agentID.string])
         case .agentAttested(let event):
-            return line(.info, "Agent attested", [
+            return line("Agent attested", [
                 "agent_id": event.agentID.string, "attestation_type": event.attestationType,
                 "serial": event.serialNumber.description, "can_reattest": "\(event.canReattest)",
             ])
         case .agentRenewed(let event):
-            return line(.debug, "Agent SVID renewed", ["agent_id": event.agentID.string, "serial": event.serialNumber.description])
+            return line("Agent SVID renewed", ["agent_id": event.agentID.string, "serial": event.serialNumber.description])
         case .agentRenewalActivated(let event):
-            return line(.debug, "Agent renewed SVID in use", ["agent_id": event.agentID.string, "serial": event.serialNumber.description])
+            return line("Agent renewed SVID in use", ["agent_id": event.agentID.string, "serial": event.serialNumber.description])
         case .agentBanned(let event):
-            return line(.info, "Agent banned", ["agent_id": event.agentID.string])
+            return line("Agent banned", ["agent_id": event.agentID.string])
         case .agentEvicted(let event):
-            return line(.info, "Agent evicted", ["agent_id": event.agentID.string])
+            return line("Agent evicted", ["agent_id": event.agentID.string])
         case .x509SVIDIssued(let event):
             var fields = ["spiffe_id": event.spiffeID.string, "serial": event.serialNumber.description,
                           "authority_id": event.issuer.authorityID.rawValue, "expires_at": time(event.notAfter)]
             if let entry = event.entryID { fields["entry_id"] = entry.rawValue }
-            return line(.debug, "Signed X509 SVID", fields)
+            return line("Signed X509 SVID", fields)
         case .jwtSVIDIssued(let event):
             var fields = ["spiffe_id": event.spiffeID.string, "audience": event.audience.joined(separator: ","),
                           "authority_id": event.issuer.authorityID.rawValue, "expires_at": time(event.expiresAt)]
             if let entry = event.entryID { fields["entry_id"] = entry.rawValue }
-            return line(.debug, "Signed JWT SVID", fields)
+            return line("Signed JWT SVID", fields)
         case .x509AuthorityPrepared(let event):
             var fields = ["authority_id": event.authority.reference.authorityID.rawValue, "expires_at": time(event.authority.notAfter)]
             if let upstream = event.authority.upstreamAuthorityID { fields["upstream_authority_id"] = upstream.rawValue }
-            return line(.info, "X509 CA prepared", fields)
+            return line("X509 CA prepared", fields)
         case .x509AuthorityActivated(let event):
-            return line(.info, "X509 CA activated", ["authority_id": event.authority.authorityID.rawValue])
+            return line("X509 CA activated", ["authority_id": event.authority.authorityID.rawValue])
         case .x509AuthorityTainted(let event):
-            return line(.warning, "X509 CA tainted", ["authority_id": event.authority.authorityID.rawValue])
+            return line("X509 CA tainted", ["authority_id": event.authority.authorityID.rawValue])
         case .x509AuthorityRevoked(let event):
-            return line(.warning, "X509 CA revoked", ["authority_id": event.authority.authorityID.rawValue])
+            return line("X509 CA revoked", ["authority_id": event.authority.authorityID.rawValue])
         case .jwtAuthorityPrepared(let event):
-            return line(.info, "JWT key prepared", [
+            return line("JWT key prepared", [
                 "authority_id": event.authority.reference.authorityID.rawValue, "expires_at": time(event.authority.notAfter),
             ])
         case .jwtAuthorityActivated(let event):
-            return line(.info, "JWT key activated", ["authority_id": event.authority.authorityID.rawValue])
+            return line("JWT key activated", ["authority_id": event.authority.authorityID.rawValue])
         case .jwtAuthorityTainted(let event):
-            return line(.warning, "JWT key tainted", ["authority_id": event.authority.authorityID.rawValue])
+            return line("JWT key tainted", ["authority_id": event.authority.authorityID.rawValue])
         case .jwtAuthorityRevoked(let event):
-            return line(.warning, "JWT key revoked", ["authority_id": event.authority.authorityID.rawValue])
+            return line("JWT key revoked", ["authority_id": event.authority.authorityID.rawValue])
         case .federatedBundleSet(let event):
-            return line(.info, "Federated bundle set", ["trust_domain": event.bundle.trustDomain.name])
+            return line("Federated bundle set", ["trust_domain": event.bundle.trustDomain.name])
         case .federatedBundleDeleted(let event):
-            return line(.info, "Federated bundle deleted", ["trust_domain": event.trustDomain.name])
+            return line("Federated bundle deleted", ["trust_domain": event.trustDomain.name])
         case .clusterMemberAdded(let event):
-            return line(.info, "Cluster member added", ["node_name": event.nodeName.rawValue, "address": event.address])
+            return line("Cluster member added", ["node_name": event.nodeName.rawValue, "address": event.address])
         case .clusterMemberRemoved(let event):
-            return line(.info, "Cluster member removed", ["node_name": event.nodeName.rawValue])
+            return line("Cluster member removed", ["node_name": event.nodeName.rawValue])
         }
     }
 

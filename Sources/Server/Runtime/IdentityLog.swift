@@ -143,8 +143,10 @@ public final class IdentityLog: Sendable {
         metrics.commitLatency(ContinuousClock.now - started)
         switch applied.outcome {
         case .applied(let changes):
-            let line = DecisionLog.line(for: event, by: actor, index: applied.index)
-            logger.log(level: line.level, "\(line.message)", metadata: line.metadata)
+            if logger.logLevel <= DecisionLog.level(for: event) {
+                let line = DecisionLog.line(for: event, by: actor, index: applied.index)
+                logger.log(level: line.level, "\(line.message)", metadata: line.metadata)
+            }
             return (applied.index, changes)
         case .rejected(let rejection):
             logger.debug("Request rejected", metadata: ["caller": "\(actor)", "event": "\(event.kind)", "reason": "\(rejection)"])
