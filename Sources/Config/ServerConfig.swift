@@ -60,7 +60,15 @@ public struct ServerConfig: Sendable, Equatable, CommonSettings {
             public var address: String
         }
         public var nodeName: String
+        /// The other bootstrap members; empty in join mode.
         public var peers: [Peer]
+        /// `join = true`: this server is not a bootstrap member; it waits (admin socket only)
+        /// until `lineage-server cluster join -address` adds it to a running cluster.
+        public var join = false
+        /// `advertise_address = "host:port"`: where the other members reach this server's TLS
+        /// listener, recorded in the log when it joins. Default: bind_address:bind_port unless
+        /// bind_address is a wildcard.
+        public var advertiseAddress: String?
     }
 
     public var trustDomain: TrustDomain
@@ -224,8 +232,18 @@ public struct ServerConfig: Sendable, Equatable, CommonSettings {
             }
             peers.append(Cluster.Peer(name: String(parts[0]), address: String(parts[1])))
         }
+        let join = try block.bool("join") ?? false
+        if join && !peers.isEmpty {
+            throw ConfigError("\"server.cluster.join\" = true takes no \"peers\": a joining server learns the members from the cluster",
+                              at: peersLocation)
+        }
+        let advertiseLocation = block.object.items.first { $0.name == "advertise_address" }?.value.location ?? block.location
+        let advertise = try block.string("advertise_address")
+        if let advertise, advertise.split(separator: ":").count < 2 {
+            throw ConfigError("\"server.cluster.advertise_address\" looks like \"host:port\", got \"\(advertise)\"", at: advertiseLocation)
+        }
         try block.finish(warnings: &warnings)
-        return Cluster(nodeName: nodeName, peers: peers)
+        return Cluster(nodeName: nodeName, peers: peers, join: join, advertiseAddress: advertise)
     }
 
     private static func readPlugins(

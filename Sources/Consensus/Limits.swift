@@ -23,6 +23,8 @@ public enum Limits {
     public static let encodedMessageBytesMax = 64 << 20
     /// The most voters a configuration may have.
     public static let votersMax = 64
+    /// The most bytes of opaque context a configuration change carries (a member record).
+    public static let configurationContextBytesMax = 4096
     /// The most client sessions the deduplication table remembers.
     public static let clientSessionsMax = 4096
 }

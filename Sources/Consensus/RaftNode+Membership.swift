@@ -135,25 +135,35 @@ extension RaftNode {
     }
 }
 
-/// The payload of a configuration-change entry: version, kind, node ID (big-endian).
+/// The payload of a configuration-change entry: version, kind, node ID (varint), and from
+/// version 2 a length-prefixed context. Version 1 (no context) is still written when the
+/// context is empty, so logs written before contexts existed read the same.
 enum ConfigurationChangeCodec {
     static let version: UInt8 = 1
+    static let versionWithContext: UInt8 = 2
 
     static func encode(_ change: ConfigurationChange) -> [UInt8] {
         var writer = ByteWriter()
-        writer.write(version)
+        writer.write(change.context.isEmpty ? version : versionWithContext)
         writer.write(change.kind.rawValue)
         writer.writeVarint(change.node)
+        if !change.context.isEmpty { writer.writeBytes(change.context) }
         return writer.bytes
     }
 
     static func decode(_ bytes: [UInt8]) -> ConfigurationChange? {
         var reader = ByteReader(bytes)
-        guard (try? reader.readByte()) == version,
+        guard let format = try? reader.readByte(), format == version || format == versionWithContext,
               let rawKind = try? reader.readByte(),
               let kind = ConfigurationChange.Kind(rawValue: rawKind),
-              let node = try? reader.readVarint(), node != noNode,
-              reader.isAtEnd else { return nil }
-        return ConfigurationChange(kind, node: node)
+              let node = try? reader.readVarint(), node != noNode else { return nil }
+        var context: [UInt8] = []
+        if format == versionWithContext {
+            guard let read = try? reader.readBytes(maximum: Limits.configurationContextBytesMax, "context"),
+                  !read.isEmpty else { return nil }
+            context = read
+        }
+        guard reader.isAtEnd else { return nil }
+        return ConfigurationChange(kind, node: node, context: context)
     }
 }

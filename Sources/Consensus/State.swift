@@ -74,11 +74,23 @@ public struct ConfigurationChange: Sendable, Hashable {
 
     public var kind: Kind
     public var node: NodeID
+    /// Opaque to the core and carried in the entry beside the change, like etcd's
+    /// `ConfChange.Context`: the server records who the node is (name, address) with it, so
+    /// every member learns that from the log. At most `Limits.configurationContextBytesMax`.
+    public var context: [UInt8]
 
-    public init(_ kind: Kind, node: NodeID) {
+    public init(_ kind: Kind, node: NodeID, context: [UInt8] = []) {
         precondition(node != noNode, "node ID 0 is reserved")
+        precondition(context.count <= Limits.configurationContextBytesMax, "configuration context too large")
         self.kind = kind
         self.node = node
+        self.context = context
+    }
+
+    /// Decodes the payload of a configuration-change entry; nil when it is not one.
+    public init?(entryData: [UInt8]) {
+        guard let change = ConfigurationChangeCodec.decode(entryData) else { return nil }
+        self = change
     }
 }
 

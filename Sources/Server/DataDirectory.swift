@@ -5,4 +5,6 @@ public enum DataDirectory {
     /// The names of a static cluster's members, written when its log is created
     /// (`ClusterMembership.checkRecorded`).
     public static func clusterMembers(_ dataDir: String) -> String { dataDir + "/cluster-members" }
+    /// Every member the log has named, with addresses (`MemberRegistry`).
+    public static func clusterRegistry(_ dataDir: String) -> String { dataDir + "/cluster-registry.json" }
 }

@@ -23,6 +23,9 @@ public enum Limits {
     public static let leaderWait: Duration = .seconds(10)
     /// How long the leader may take to commit and apply a forwarded write.
     public static let forwardTimeout: Duration = .seconds(10)
+    /// How long a membership change (join or leave) may take: forwarding to the leader, the
+    /// leader's wait for a term commit, and the change's commit and apply.
+    public static let membershipChangeTimeout: Duration = .seconds(15)
     /// How long a follower waits to apply a write the leader acknowledged.
     public static let forwardedApplyWait: Duration = .seconds(10)
 

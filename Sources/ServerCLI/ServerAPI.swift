@@ -116,6 +116,6 @@ extension ServerCommand {
 public enum AdminCommands {
     public static let all: [any ParsableCommand.Type] = [
         EntryCommand.self, TokenCommand.self, BundleCommand.self, AgentCommand.self, X509Command.self,
-        JWTCommand.self, LocalAuthorityCommand.self, HealthcheckCommand.self,
+        JWTCommand.self, LocalAuthorityCommand.self, HealthcheckCommand.self, ClusterCommand.self,
     ]
 }

@@ -44,16 +44,32 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         ConfigFile.printWarnings(parsed.warnings)
-        let runtime: ServerRuntime
+        let logger: Logger
         do {
             let sink = try parsed.logFile.map(LineLogHandler.fileSink(path:))
-            runtime = try ServerRuntime(
-                config: parsed, logger: .lines(label: "lineage.server", level: parsed.logLevel, format: parsed.logFormat, sink: sink))
+            logger = .lines(label: "lineage.server", level: parsed.logLevel, format: parsed.logFormat, sink: sink)
         } catch {
             printError("cannot start the server: \(error)")
             throw ExitCode(1)
         }
-        let task = Task { try await runtime.run() }
+        struct CannotStart: Error, CustomStringConvertible { let description: String }
+        let task = Task {
+            // A server in join mode first waits (admin socket only) for `cluster join`.
+            if ClusterJoinWaiter.needed(parsed) {
+                do {
+                    try await ClusterJoinWaiter(config: parsed, logger: logger).run()
+                } catch let error as MemberRegistry.RegistryError {
+                    throw CannotStart(description: "cannot start the server: \(error)")
+                }
+            }
+            let runtime: ServerRuntime
+            do {
+                runtime = try ServerRuntime(config: parsed, logger: logger)
+            } catch {
+                throw CannotStart(description: "cannot start the server: \(error)")
+            }
+            try await runtime.run()
+        }
         // SIGTERM and SIGINT stop the server gracefully.
         let signals = [SIGTERM, SIGINT].map { signal -> any DispatchSourceSignal in
             Glibc.signal(signal, SIG_IGN)
@@ -66,6 +82,9 @@ struct RunCommand: AsyncParsableCommand {
         do {
             try await task.value
         } catch is CancellationError {
+        } catch let error as CannotStart {
+            printError(error.description)
+            throw ExitCode(1)
         } catch {
             printError("server stopped: \(error)")
             throw ExitCode(1)

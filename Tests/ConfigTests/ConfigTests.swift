@@ -197,11 +197,33 @@ struct ConfigTests {
         #expect(config.cluster?.nodeName == "s1")
         #expect(config.cluster?.peers.map(\.name) == ["s2", "s3"])
         #expect(config.cluster?.peers.last?.address == "127.0.0.1:9083")
+        #expect(config.cluster?.join == false && config.cluster?.advertiseAddress == nil)
         #expect(config.keyManager == .disk(keysPath: "/var/keys.json"))
         #expect(config.nodeAttestors == [.x509pop(caBundlePaths: ["/ca.pem"]), .joinToken])
         #expect(config.telemetry == TelemetryConfig(prometheusHost: "127.0.0.1", prometheusPort: 9988))
         #expect(config.healthChecks.listenerEnabled && config.healthChecks.bindPort == 8080)
         #expect(config.warnings.isEmpty)
+    }
+
+    @Test("a joining member: join = true, no peers, an advertised address")
+    func joinMode() throws {
+        let text = """
+            server {
+                trust_domain = "td"
+                cluster {
+                    node_name = "s4"
+                    join = true
+                    advertise_address = "10.0.0.4:8081"
+                }
+            }
+            plugins {
+                KeyManager "memory" {}
+                UpstreamAuthority "disk" { plugin_data { cert_file_path = "/u.pem" key_file_path = "/u.key" } }
+            }
+            """
+        let config = try ServerConfig.parse(text, file: "s4.conf")
+        #expect(config.cluster?.nodeName == "s4" && config.cluster?.peers == [])
+        #expect(config.cluster?.join == true && config.cluster?.advertiseAddress == "10.0.0.4:8081")
     }
 
     static let errors: [(String, String, Int)] = [
@@ -226,6 +248,8 @@ struct ConfigTests {
         ("server {\n  trust_domain = \"td\"\n  cluster { node_name = \"a\"\n peers = [\"b\"] }\n}", "name=host:port", 4),
         ("server {\n  trust_domain = \"td\"\n  cluster { node_name = \"a\"\n peers = [\"b=h:1\"] }\n}\nplugins { KeyManager \"memory\" {} }",
          "requires an UpstreamAuthority", 3),
+        ("server {\n  trust_domain = \"td\"\n  cluster { node_name = \"a\"\n join = true\n peers = [\"b=h:1\"] }\n}", "takes no \"peers\"", 5),
+        ("server {\n  trust_domain = \"td\"\n  cluster { node_name = \"a\"\n join = true\n advertise_address = \"h\" }\n}", "advertise_address", 5),
         ("server {\n  trust_domain = \"td\"\n  ca_ttl = \"1h\"\n}\nplugins { KeyManager \"memory\" {} }", "must be longer than", 1),
         ("bogus {}", "block is required", 1),
     ]

@@ -109,6 +109,12 @@ final class ServerProcess: @unchecked Sendable {
         throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "lineage-server did not become healthy in 60 s"])
     }
 
+    /// The running server's process ID (a test pauses it with SIGSTOP).
+    var pid: Int32 {
+        guard let process, process.isRunning else { preconditionFailure("the server is not running") }
+        return process.processIdentifier
+    }
+
     func kill(_ signal: Int32 = SIGKILL) {
         guard let process, process.isRunning else { return }
         Glibc.kill(process.processIdentifier, signal)

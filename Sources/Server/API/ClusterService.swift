@@ -11,8 +11,11 @@ import Wire
 /// membership; anything else is refused before a message is stepped or an event appended.
 struct ClusterService: Lineage_Api_V1_Cluster.SimpleServiceProtocol {
     let log: IdentityLog
-    let membership: ClusterMembership
+    let registry: MemberRegistry
     let serverID: SPIFFEID
+
+    /// How a refusal of a removed member starts; its `PeerLink` recognises it.
+    static let removedMarker = "removed from the cluster:"
 
     func step(request: Lineage_Api_V1_StepRequest, context: ServerContext) async throws -> Lineage_Api_V1_StepResponse {
         let sender = try authorize(request.hasSender ? request.sender : nil)
@@ -29,10 +32,10 @@ struct ClusterService: Lineage_Api_V1_Cluster.SimpleServiceProtocol {
             } catch {
                 throw RPCError(code: .invalidArgument, message: "a Raft message does not decode: \(error)")
             }
-            guard message.from == sender.id, message.to == membership.selfID else {
+            guard message.from == sender.id, message.to == registry.selfID else {
                 throw RPCError(code: .invalidArgument, message: """
                     a message from node \(message.from) to node \(message.to) arrived from \(sender.name) \
-                    (node \(sender.id)) at node \(membership.selfID)
+                    (node \(sender.id)) at node \(registry.selfID)
                     """)
             }
             messages.append(message)
@@ -50,7 +53,7 @@ struct ClusterService: Lineage_Api_V1_Cluster.SimpleServiceProtocol {
                 Array(request.event), requestID: RequestID(client: request.requestClient, sequence: request.requestSequence))
         } catch LogDriver<ProjectionApplier>.ProposalError.notLeader(let leader) {
             response.notLeader = true
-            response.leaderHint = membership.member(leader)?.name.rawValue ?? ""
+            response.leaderHint = registry.name(of: leader) ?? ""
         } catch let error as LogDriver<ProjectionApplier>.ProposalError {
             throw error.rpcError
         }
@@ -58,18 +61,37 @@ struct ClusterService: Lineage_Api_V1_Cluster.SimpleServiceProtocol {
     }
 
     /// The calling member; PermissionDenied for anyone without the server SVID or not a member.
-    private func authorize(_ sender: Lineage_Api_V1_ClusterSender?) throws(RPCError) -> ClusterMembership.Member {
+    private func authorize(_ sender: Lineage_Api_V1_ClusterSender?) throws(RPCError) -> MemberRegistry.Member {
+        try Self.authorize(
+            name: sender?.nodeName ?? "", identity: sender.map { Array($0.membershipFingerprint) } ?? [],
+            registry: registry, status: log.status, serverID: serverID)
+    }
+
+    /// The checks every member-to-member call passes: the caller presents the server SVID,
+    /// names a member of this cluster (same identity), and was not removed from it.
+    static func authorize(
+        name: String, identity: [UInt8], registry: MemberRegistry, status: LogDriver<ProjectionApplier>.Status, serverID: SPIFFEID
+    ) throws(RPCError) -> MemberRegistry.Member {
         guard let (id, _) = TLSPeerIdentity.verifiedClient(in: CallerInterceptor.metadata), id == serverID else {
             throw RPCError(code: .permissionDenied, message: "only cluster members (\(serverID)) may use the cluster protocol")
         }
-        guard let sender, let member = membership.member(named: sender.nodeName), member.id != membership.selfID else {
-            throw RPCError(code: .permissionDenied, message: "\"\(sender?.nodeName ?? "")\" is not a member of this cluster")
+        guard let member = registry.member(named: name), member.id != registry.selfID else {
+            throw RPCError(code: .permissionDenied, message: "\"\(name)\" is not a member of this cluster")
         }
-        guard Array(sender.membershipFingerprint) == membership.fingerprint else {
+        guard identity == registry.identity else {
             throw RPCError(code: .failedPrecondition, message: """
-                \(sender.nodeName) is configured with a different member list than this server \
-                (\(membership.members.map(\.name.rawValue).joined(separator: ", ")))
+                \(name) belongs to a cluster with other bootstrap members than this server's \
+                (\(registry.bootstrapNames.joined(separator: ", ")))
                 """)
+        }
+        guard !registry.selfRemoved else {
+            throw RPCError(code: .failedPrecondition, message: "this server (\(registry.selfName)) was removed from the cluster")
+        }
+        // A removed member that has not learned it (the leader stops replicating to it) would
+        // campaign forever; refusing it tells it. While it still leads here (handing over after
+        // removing itself) its messages are needed.
+        if member.removed && !status.voters.contains(member.id) && status.leader != member.id {
+            throw RPCError(code: .failedPrecondition, message: "\(removedMarker) \(name) (node \(member.id)) is no longer a member")
         }
         return member
     }
@@ -85,6 +107,19 @@ extension LogDriver.ProposalError {
         case .outcomeUnknown: RPCError(code: .unavailable, message: "leadership moved before the write committed; it may or may not have been applied")
         case .stopped: RPCError(code: .unavailable, message: "the log has stopped")
         case .tooLarge: RPCError(code: .invalidArgument, message: "the event is larger than \(Consensus.Limits.proposalBytesMax) bytes")
+        case .configurationChangeRefused(let reason):
+            switch reason {
+            case .configurationChangeInProgress:
+                RPCError(code: .failedPrecondition, message: "another membership change is in progress; retry once it has been applied")
+            case .leaderNotReady:
+                RPCError(code: .unavailable, message: "the leader has not yet committed an entry in its term; retry shortly")
+            case .transferInProgress:
+                RPCError(code: .unavailable, message: "a leadership transfer is in progress; retry shortly")
+            case .invalidConfigurationChange:
+                RPCError(code: .failedPrecondition, message: "the change does not fit the configuration (a member twice, or the last voter)")
+            default:
+                RPCError(code: .unavailable, message: "the membership change was refused: \(reason)")
+            }
         }
     }
 }

@@ -16,8 +16,9 @@ import IdentityModel
 /// - the member list is recorded in the data directory when the log is created and compared
 ///   at every start: IDs must never change under an existing log (Raft never reuses an ID).
 ///
-/// Members added later (dynamic join, not built yet) will take IDs above the bootstrap ones,
-/// assigned through the log, so this mapping only ever describes the bootstrap voters.
+/// Members added later (`cluster join`) take IDs above the bootstrap ones, assigned through the
+/// log (`MemberRegistry`), so this mapping only ever describes the bootstrap voters, and its
+/// fingerprint is the cluster's identity for its whole life.
 public struct ClusterMembership: Sendable, Hashable {
     public struct Member: Sendable, Hashable {
         public var name: NodeName
@@ -90,8 +91,8 @@ public struct ClusterMembership: Sendable, Hashable {
                 let was = text.split(separator: "\n").joined(separator: ", ")
                 throw MembershipError(description: """
                     the log in \(dataDir) belongs to a cluster of [\(was)], but the configuration names \
-                    [\(members.map(\.name.rawValue).joined(separator: ", "))]; static membership cannot change \
-                    (cluster join/leave is not built yet)
+                    [\(members.map(\.name.rawValue).joined(separator: ", "))]; the bootstrap members of a cluster never change \
+                    (add and remove members with `lineage-server cluster join|leave`)
                     """)
             }
             return

@@ -21,6 +21,8 @@ final class PeerLink: Sendable {
     let client: GRPCClient<HTTP2ClientTransport.Posix>
     private let sender: Lineage_Api_V1_ClusterSender
     private let logger: Logger
+    /// Called when the peer refuses this server as removed from the cluster.
+    private let onRemoved: @Sendable () -> Void
 
     private struct Queue {
         var messages: [[UInt8]] = []
@@ -33,11 +35,21 @@ final class PeerLink: Sendable {
     private let wake: AsyncStream<Void>.Continuation
     private let wakeups: AsyncStream<Void>
 
-    init(member: ClusterMembership.Member, sender: Lineage_Api_V1_ClusterSender, identity: ClusterTLS, logger: Logger) throws {
+    init(
+        member: ClusterMembership.Member, sender: Lineage_Api_V1_ClusterSender, identity: ClusterTLS, logger: Logger,
+        onRemoved: @escaping @Sendable () -> Void = {}
+    ) throws {
         guard let address = member.address else { preconditionFailure("no link to this server itself") }
         self.member = member
         self.sender = sender
         self.logger = logger
+        self.onRemoved = onRemoved
+        client = GRPCClient(transport: try Self.transport(to: address, identity: identity))
+        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// A client transport to a member's TLS listener, presenting this server's SVID.
+    static func transport(to address: PeerAddress, identity: ClusterTLS) throws -> HTTP2ClientTransport.Posix {
         var config = HTTP2ClientTransport.Posix.Config.defaults
         // TLS is set up per connection from the current server SVID and bundle (both rotate),
         // which grpc-swift's static TLS configuration cannot do.
@@ -47,10 +59,7 @@ final class PeerLink: Sendable {
             }
         }
         config.backoff.max = .seconds(2)
-        let transport = try HTTP2ClientTransport.Posix(
-            target: address.target, transportSecurity: .customSecure, config: config)
-        client = GRPCClient(transport: transport)
-        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        return try HTTP2ClientTransport.Posix(target: address.target, transportSecurity: .customSecure, config: config)
     }
 
     /// Queues messages for this peer without waiting; drops what does not fit.
@@ -98,6 +107,10 @@ final class PeerLink: Sendable {
                     if failing { logger.info("Cluster peer reachable again", metadata: ["peer": "\(member.name)"]) }
                     failing = false
                 } catch {
+                    if let refusal = error as? RPCError, refusal.code == .failedPrecondition,
+                       refusal.message.hasPrefix(ClusterService.removedMarker) {
+                        onRemoved()
+                    }
                     if !failing {
                         logger.warning("Cluster peer unreachable; dropping its Raft messages until it answers", metadata: [
                             "peer": "\(member.name)", "error": "\(error)",

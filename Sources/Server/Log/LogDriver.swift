@@ -44,6 +44,9 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         /// The driver stopped (shutdown or a storage failure).
         case stopped
         case tooLarge
+        /// The core refused a membership change (one is already pending, the leader has not
+        /// committed in its term yet, or the change does not fit the configuration).
+        case configurationChangeRefused(Consensus.ProposalError)
     }
 
     /// What callers can see of the node between passes.
@@ -56,6 +59,19 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         public var appliedIndex: Consensus.LogIndex
         /// Between the start of `run()` and its end.
         public var running = false
+        /// The voters of the latest configuration in the log (in effect), and of the applied one.
+        public var voters: [NodeID] = []
+        public var appliedVoters: [NodeID] = []
+        /// On the leader: every voter's replication progress; empty elsewhere.
+        public var replication: [PeerReplicationStatus] = []
+        /// The first index still in the log; above 1 once a snapshot replaced the start.
+        public var firstIndex: Consensus.LogIndex = 1
+    }
+
+    private struct PendingChange {
+        var change: ConfigurationChange
+        var requestID: RequestID
+        var continuation: CheckedContinuation<Consensus.LogIndex, any Error>
     }
 
     private struct PendingProposal {
@@ -85,10 +101,13 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         /// Forwarded requests to recognise when their entry is applied, and ones given up on.
         var forwarded: [AppliedSignal<Outcome>] = []
         var cancelledForwards: [AppliedSignal<Outcome>] = []
+        var configurationChanges: [PendingChange] = []
         var ticks = 0
         var stopped = false
 
-        var count: Int { proposals.count + messages.count + forwarded.count + cancelledForwards.count }
+        var count: Int {
+            proposals.count + messages.count + forwarded.count + cancelledForwards.count + configurationChanges.count
+        }
     }
 
     private let settings: Settings
@@ -101,6 +120,11 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
     private let send: @Sendable ([Message]) -> Void
     /// Told after every pass that applied something: (applied index, outcomes in order).
     private let onApplied: @Sendable (Consensus.LogIndex) -> Void
+    /// Told of every configuration change appended to this server's log, before the append is
+    /// made durable and before any message goes out: the cluster transport learns a new
+    /// member's address from its context before the core addresses it. May be told of changes
+    /// a conflicting append later truncates.
+    private let onConfigurationEntries: @Sendable ([ConfigurationChange]) -> Void
     /// This driver's Raft client ID: every request it proposes or forwards is (clientID, n).
     private let clientID = UInt64.random(in: 1...UInt64.max)
     private let lastSequence = Atomic<UInt64>(0)
@@ -120,21 +144,25 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
     public init(
         store: LogStore, applier: Applier, settings: Settings,
         send: @escaping @Sendable ([Message]) -> Void = { _ in },
-        onApplied: @escaping @Sendable (Consensus.LogIndex) -> Void = { _ in }
+        onApplied: @escaping @Sendable (Consensus.LogIndex) -> Void = { _ in },
+        onConfigurationEntries: @escaping @Sendable ([ConfigurationChange]) -> Void = { _ in }
     ) throws(LogStoreError) {
         precondition(store.health.mayVoteOrLead, "a store with a corrupt log must not vote or lead")
         self.settings = settings
         self.send = send
         self.onApplied = onApplied
+        self.onConfigurationEntries = onConfigurationEntries
         let storage = LMDBRaftStorage(
             store: store, bootstrapConfiguration: ConfigurationState(voters: settings.bootstrapVoters))
         var node = RaftNode(settings: settings.raft, storage: storage, rng: SystemRandomNumberGenerator())
         let applied = try store.appliedIndex()
         node.restoreAppliedIndex(applied)
         self.core = Mutex(Core(node: node, storage: storage, applier: applier))
-        self.status = Mutex(Status(
+        var initial = Status(
             id: settings.raft.id, role: node.softState.role, leader: node.softState.leader,
-            term: node.hardState.term, commitIndex: node.commitIndex, appliedIndex: applied))
+            term: node.hardState.term, commitIndex: node.commitIndex, appliedIndex: applied)
+        Self.describeConfiguration(of: node, into: &initial)
+        self.status = Mutex(initial)
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -164,6 +192,28 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
                 return nil
             }
             if let refused = accepted {
+                continuation.resume(throwing: refused)
+            } else {
+                wake.yield()
+            }
+        }
+    }
+
+    /// Appends a single-server membership change and returns its index once it is committed,
+    /// durable and applied here. Only the leader may; the core allows one pending change.
+    public func proposeConfigurationChange(_ change: ConfigurationChange) async throws -> Consensus.LogIndex {
+        guard !inbox.withLock({ $0.stopped }) else { throw ProposalError.stopped }
+        let current = currentStatus
+        guard current.role == .leader else { throw ProposalError.notLeader(leader: current.leader) }
+        let requestID = newRequestID()
+        return try await withCheckedThrowingContinuation { continuation in
+            let refused = inbox.withLock { inbox -> ProposalError? in
+                if inbox.stopped { return .stopped }
+                guard inbox.count < settings.inboxCapacity else { return .overloaded }
+                inbox.configurationChanges.append(PendingChange(change: change, requestID: requestID, continuation: continuation))
+                return nil
+            }
+            if let refused {
                 continuation.resume(throwing: refused)
             } else {
                 wake.yield()
@@ -226,6 +276,8 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
             owned.node.campaignNow()
         }
         var waiting: [RequestID: [Waiter]] = [:]
+        var changes = ChangeWaiters()
+        defer { changes.failAll(ProposalError.stopped) }
         // Proposals handed to Raft but not yet applied are failed on every way out — a storage
         // error included — so no caller waits forever; none of them was acknowledged.
         defer { for waiter in waiting.values.joined() { waiter.resume(.failure(ProposalError.stopped)) } }
@@ -236,7 +288,7 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
                 let taken = inbox.withLock { inbox -> Inbox in
                     defer {
                         inbox.proposals = []; inbox.messages = []; inbox.ticks = 0
-                        inbox.forwarded = []; inbox.cancelledForwards = []
+                        inbox.forwarded = []; inbox.cancelledForwards = []; inbox.configurationChanges = []
                     }
                     return inbox
                 }
@@ -259,7 +311,17 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
                         proposal.continuation.resume(throwing: Self.proposalError(error, status: owned.node.softState))
                     }
                 }
-                try processReadies(&owned, waiting: &waiting)
+                for pending in taken.configurationChanges {
+                    do throws(Consensus.ProposalError) {
+                        let index = try owned.node.proposeConfigurationChange(pending.change, requestID: pending.requestID)
+                        changes.waiting[index] = pending.continuation
+                    } catch {
+                        pending.continuation.resume(throwing: Self.configurationError(error, status: owned.node.softState))
+                    }
+                }
+                try processReadies(&owned, waiting: &waiting, changes: &changes)
+                // Progress moves with acknowledgements that need no Ready, so refresh every pass.
+                status.withLock { Self.describeConfiguration(of: owned.node, into: &$0) }
                 if Task.isCancelled { break }
             }
         }
@@ -274,7 +336,26 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         }
     }
 
-    private func processReadies(_ owned: inout Core, waiting: inout [RequestID: [Waiter]]) throws {
+    /// Membership changes proposed here, by the index of their entry, until it is applied.
+    private struct ChangeWaiters {
+        var waiting: [Consensus.LogIndex: CheckedContinuation<Consensus.LogIndex, any Error>] = [:]
+
+        mutating func failAll(_ error: any Error) {
+            for continuation in waiting.values { continuation.resume(throwing: error) }
+            waiting = [:]
+        }
+    }
+
+    private static func describeConfiguration(
+        of node: RaftNode<LMDBRaftStorage, SystemRandomNumberGenerator>, into status: inout Status
+    ) {
+        status.voters = node.configuration.voters
+        status.appliedVoters = node.appliedConfiguration.voters
+        status.replication = node.replicationStatus
+        status.firstIndex = node.firstLogIndex
+    }
+
+    private func processReadies(_ owned: inout Core, waiting: inout [RequestID: [Waiter]], changes: inout ChangeWaiters) throws {
         while let ready = owned.node.ready() {
             let store = owned.storage.store
             if let snapshot = ready.snapshot {
@@ -288,15 +369,21 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
             }
             var batch = WriteBatch()
             for entry in ready.entries { batch.append(LMDBRaftStorage.stored(entry)) }
+            let appendedChanges = ready.entries.lazy.filter { $0.kind == .configurationChange }
+                .compactMap { ConfigurationChange(entryData: $0.data) }
+            if !appendedChanges.isEmpty { onConfigurationEntries(Array(appendedChanges)) }
             if let hardState = ready.hardState {
                 batch.hardState = StoredHardState(term: hardState.term, vote: hardState.vote, commit: hardState.commit)
             }
             var outcomes: [(RequestID, Consensus.LogIndex, Outcome)] = []
+            var appliedChanges: [(Consensus.LogIndex, CheckedContinuation<Consensus.LogIndex, any Error>)] = []
             for entry in ready.committedEntries {
                 if entry.kind == .command {
                     let (outcome, writes) = try owned.applier.apply(entry.data, at: entry.index)
                     for write in writes { batch.append(write) }
                     outcomes.append((entry.requestID, entry.index, outcome))
+                } else if entry.kind == .configurationChange, let continuation = changes.waiting.removeValue(forKey: entry.index) {
+                    appliedChanges.append((entry.index, continuation))
                 }
                 batch.appliedIndex = entry.index
             }
@@ -308,7 +395,12 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
             for (requestID, index, outcome) in outcomes {
                 for waiter in waiting.removeValue(forKey: requestID) ?? [] { waiter.resume(.success((index, outcome))) }
             }
+            for (index, continuation) in appliedChanges { continuation.resume(returning: index) }
             let soft = owned.node.softState
+            if soft.role != .leader {
+                // As for local proposals below: a change proposed as leader may or may not commit.
+                changes.failAll(ProposalError.outcomeUnknown)
+            }
             if soft.role != .leader && !waiting.isEmpty {
                 // Entries proposed as leader may still commit under the next leader, or be
                 // overwritten: the proposer cannot know which. Forwarded requests were proposed
@@ -351,18 +443,27 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
     }
 
     private func stop() {
-        let (pending, forwarded) = inbox.withLock { inbox in
+        let (pending, forwarded, pendingChanges) = inbox.withLock { inbox in
             inbox.stopped = true
-            defer { inbox.proposals = []; inbox.forwarded = [] }
-            return (inbox.proposals, inbox.forwarded)
+            defer { inbox.proposals = []; inbox.forwarded = []; inbox.configurationChanges = [] }
+            return (inbox.proposals, inbox.forwarded, inbox.configurationChanges)
         }
         for proposal in pending { proposal.continuation.resume(throwing: ProposalError.stopped) }
+        for change in pendingChanges { change.continuation.resume(throwing: ProposalError.stopped) }
         for signal in forwarded { signal.finish(.failure(ProposalError.stopped)) }
         wake.finish()
         status.withLock { status in
             status.role = .follower
             status.leader = noNode
             status.running = false
+        }
+    }
+
+    private static func configurationError(_ error: Consensus.ProposalError, status: SoftState) -> ProposalError {
+        switch error {
+        case .notLeader: .notLeader(leader: status.leader)
+        case .backpressure: .overloaded
+        default: .configurationChangeRefused(error)
         }
     }
 

@@ -39,16 +39,21 @@ public final class IdentityLog: Sendable {
             case notLeader
         }
 
-        public var membership: ClusterMembership
+        /// The members, learned from the log as it grows.
+        public var registry: MemberRegistry
+        /// The static configuration of a bootstrap member (checked against the data directory);
+        /// nil for a member that joined later.
+        public var bootstrap: ClusterMembership?
         public var send: @Sendable ([Message]) -> Void
         /// Asks `leader` to append an encoded event under `requestID`.
         public var forward: @Sendable (_ leader: NodeID, _ data: [UInt8], _ requestID: Consensus.RequestID) async throws -> ForwardReply
 
         public init(
-            membership: ClusterMembership, send: @escaping @Sendable ([Message]) -> Void,
+            registry: MemberRegistry, bootstrap: ClusterMembership?, send: @escaping @Sendable ([Message]) -> Void,
             forward: @escaping @Sendable (NodeID, [UInt8], Consensus.RequestID) async throws -> ForwardReply
         ) {
-            self.membership = membership
+            self.registry = registry
+            self.bootstrap = bootstrap
             self.send = send
             self.forward = forward
         }
@@ -70,8 +75,8 @@ public final class IdentityLog: Sendable {
             atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let store = try LogStore(directory: path)
         if let replication {
-            precondition(replication.membership.selfName == nodeName, "the log's node name is its member name")
-            try replication.membership.checkRecorded(
+            precondition(replication.registry.selfName == nodeName, "the log's node name is its member name")
+            try replication.bootstrap?.checkRecorded(
                 dataDir: dataDir, logIsEmpty: try store.lastIndex == 0 && store.snapshotMeta() == nil)
         } else {
             try ClusterMembership.checkNotClusterLog(dataDir: dataDir)
@@ -85,12 +90,18 @@ public final class IdentityLog: Sendable {
         self.feed = ChangeFeed(startingAfter: LogIndex(try store.appliedIndex()))
         var settings = LogDriver<ProjectionApplier>.Settings(raft: RaftConfiguration(id: 1), bootstrapVoters: [1])
         var send: @Sendable ([Message]) -> Void = { _ in }
+        var learn: @Sendable ([ConfigurationChange]) -> Void = { _ in }
         if let replication {
-            settings = .init(raft: RaftConfiguration(id: replication.membership.selfID), bootstrapVoters: replication.membership.voters)
+            // A joined member opens an empty log with the bootstrap voters, which do not include
+            // it: it cannot campaign until the leader's entries (its own addition among them) arrive.
+            settings = .init(raft: RaftConfiguration(id: replication.registry.selfID), bootstrapVoters: replication.registry.bootstrapVoters)
             send = replication.send
+            let registry = replication.registry
+            learn = { registry.learn($0) }
         }
         self.driver = try LogDriver(
-            store: store, applier: ProjectionApplier(state: state, view: view, feed: feed), settings: settings, send: send)
+            store: store, applier: ProjectionApplier(state: state, view: view, feed: feed), settings: settings, send: send,
+            onConfigurationEntries: learn)
     }
 
     /// The latest durable state.
@@ -113,6 +124,11 @@ public final class IdentityLog: Sendable {
     /// it is committed and applied here. Throws `notLeader` unless this server leads.
     public func appendForwarded(_ data: [UInt8], requestID: Consensus.RequestID) async throws -> UInt64 {
         try await driver.propose(data, requestID: requestID).index
+    }
+
+    /// Appends a membership change (this server must lead); returns its index once applied.
+    public func proposeConfigurationChange(_ change: ConfigurationChange) async throws -> UInt64 {
+        try await driver.proposeConfigurationChange(change)
     }
 
     /// Waits until some member leads, as far as this server knows.

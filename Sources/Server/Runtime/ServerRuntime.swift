@@ -71,12 +71,21 @@ public final class ServerRuntime: Sendable {
             chain: [], key: Certificate.PrivateKey(P256.Signing.PrivateKey()), bundle: X509Bundle(trustDomain: config.trustDomain))
         var replication: IdentityLog.Replication?
         if let cluster = config.cluster {
-            let membership = try ClusterMembership(cluster)
+            let registry: MemberRegistry
+            var bootstrap: ClusterMembership?
+            if cluster.join {
+                registry = try MemberRegistry(joinedIn: config.dataDir, nodeName: cluster.nodeName, logger: logger)
+            } else {
+                let membership = try ClusterMembership(cluster)
+                registry = try MemberRegistry(
+                    bootstrap: membership, selfAddress: ClusterJoinWaiter.advertisedAddress(config), dataDir: config.dataDir, logger: logger)
+                bootstrap = membership
+            }
             let transport = try ClusterTransport(
-                membership: membership, material: material, trustDomain: config.trustDomain, logger: logger)
+                registry: registry, material: material, trustDomain: config.trustDomain, logger: logger)
             self.transport = transport
             replication = IdentityLog.Replication(
-                membership: membership, send: { transport.send($0) },
+                registry: registry, bootstrap: bootstrap, send: { transport.send($0) },
                 forward: { try await transport.forward(to: $0, data: $1, requestID: $2) })
         } else {
             transport = nil
@@ -113,7 +122,7 @@ public final class ServerRuntime: Sendable {
     public func run() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.log.run() }
-            let services: [any RegistrableRPCService] = [
+            var services: [any RegistrableRPCService] = [
                 EntryService(api: api), AgentService(
                     api: api, agentTTL: config.agentTTL ?? config.defaultX509SVIDTTL, x509pop: x509pop),
                 BundleService(api: api), SVIDService(api: api), LocalAuthorityService(api: api),
@@ -124,8 +133,13 @@ public final class ServerRuntime: Sendable {
                 // A member must serve Raft before there is a leader, so its TLS listener starts
                 // with the upstream-signed bootstrap SVID; its own CA follows through the log.
                 try bootstrapTLS(now: Date())
+                let changes = MembershipChanges(log: log, transport: transport)
+                services.append(ClusterAdminService(api: api, changes: changes, selfAddress: ClusterJoinWaiter.advertisedAddress(config)))
                 agents = agentServer(services: services + [
-                    ClusterService(log: log, membership: transport.membership, serverID: .server(in: config.trustDomain)),
+                    ClusterService(log: log, registry: transport.registry, serverID: .server(in: config.trustDomain)),
+                    ClusterMembersService(
+                        changes: changes, serverID: .server(in: config.trustDomain),
+                        selfAddress: ClusterJoinWaiter.advertisedAddress(config)),
                 ])
                 group.addTask { try await agents.serve() }
                 group.addTask { try await transport.run() }
@@ -284,12 +298,7 @@ public final class ServerRuntime: Sendable {
         guard let upstream = try ca.settings.upstream?.load(now: now) else {
             preconditionFailure("a cluster configuration requires an upstream authority")
         }
-        let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
-        var random = SystemRandomNumberGenerator()
-        let leaf = try CertificateTemplates.x509SVID(
-            id: .server(in: config.trustDomain), publicKey: key.publicKey,
-            serialNumber: SerialNumbers.random(using: &random), now: now,
-            ttl: Limits.bootstrapSVIDTTL.inSeconds, authority: upstream.signer)
+        let (leaf, key) = try Self.signBootstrapSVID(upstream: upstream, trustDomain: config.trustDomain, now: now)
         var authorities = (try? log.state.ownBundle.x509Authorities.map { try Certificate(derEncoded: $0.certificateDER) }) ?? []
         authorities += upstreamRoots.filter { !authorities.contains($0) }
         material.update(bundle: X509Bundle(trustDomain: config.trustDomain, authorities: authorities))
@@ -297,6 +306,19 @@ public final class ServerRuntime: Sendable {
         logger.info("Server SVID signed by the upstream authority for cluster bootstrap", metadata: [
             "node_name": "\(log.nodeName)", "serial": "\(leaf.serialNumber)", "expires_at": "\(leaf.notValidAfter)",
         ])
+    }
+
+    /// The bootstrap server SVID: `spiffe://<td>/spire/server` signed by the upstream directly.
+    static func signBootstrapSVID(
+        upstream: UpstreamAuthority, trustDomain: TrustDomain, now: Date
+    ) throws -> (Certificate, Certificate.PrivateKey) {
+        let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
+        var random = SystemRandomNumberGenerator()
+        let leaf = try CertificateTemplates.x509SVID(
+            id: .server(in: trustDomain), publicKey: key.publicKey,
+            serialNumber: SerialNumbers.random(using: &random), now: now,
+            ttl: Limits.bootstrapSVIDTTL.inSeconds, authority: upstream.signer)
+        return (leaf, key)
     }
 
     /// Keeps the health service's answer equal to "some member leads": without a leader no
@@ -308,10 +330,21 @@ public final class ServerRuntime: Sendable {
             if now != serving {
                 health.setStatus(now ? .serving : .notServing)
                 logger.info(now ? "Cluster has a leader" : "Cluster has no leader", metadata: [
-                    "leader": "\(transport?.membership.member(log.status.leader)?.name.rawValue ?? "none")",
+                    "leader": "\(transport?.registry.name(of: log.status.leader) ?? "none")",
                     "term": "\(log.status.term)",
                 ])
                 serving = now
+            }
+            if let registry = transport?.registry {
+                // Removed once the removal of this server is applied here and it no longer
+                // leads (a leader that removed itself leads until it has handed over).
+                let status = log.status
+                if !status.appliedVoters.contains(registry.selfID), status.role != .leader,
+                   registry.member(registry.selfID)?.removed == true, registry.markSelfRemoved() {
+                    logger.warning("This server was removed from the cluster; it no longer serves cluster traffic", metadata: [
+                        "node_name": "\(registry.selfName)", "node_id": "\(registry.selfID)",
+                    ])
+                }
             }
             try await Task.sleep(for: .milliseconds(100))
         }
