@@ -161,9 +161,29 @@ struct ClusterMembershipChangeTests {
         #expect(malformed.stderr.contains("InvalidArgument") && malformed.stderr.contains("malformed -address"), "\(malformed.stderr)")
         let refused = try await outsider.cli(["cluster", "join", "-address", "127.0.0.1:\(leader.port)", "-socketPath", outsider.socketPath])
         #expect(refused.status != 0, "\(refused)")
+        // Its chain does not verify against the cluster's bundle: the TLS handshake fails.
+        #expect(refused.stderr.contains("Unavailable"), "\(refused.stderr)")
         // Still waiting, still not a member anywhere.
         let waiting = try await outsider.cli(["cluster", "status", "-socketPath", outsider.socketPath])
         #expect(waiting.stdout.contains("is waiting to join"), "\(waiting)")
+        #expect(Self.members(try await Self.status(leader)).count == 3)
+
+        // An SVID of this trust domain that is not the server ID (a workload's, minted by the
+        // cluster's own CA) passes TLS but is refused by Join before anything is appended.
+        let minted = leader.directory + "/workload"
+        try FileManager.default.createDirectory(atPath: minted, withIntermediateDirectories: true)
+        let mint = try await leader.cli(["x509", "mint", "-spiffeID", "spiffe://example.org/workload", "-write", minted,
+                                         "-socketPath", leader.socketPath])
+        #expect(mint.status == 0, "\(mint.stderr)")
+        let workload = try (String(contentsOfFile: minted + "/svid.pem", encoding: .utf8),
+                            String(contentsOfFile: minted + "/key.pem", encoding: .utf8))
+        let code = try await Self.withMembersClient(port: leader.port, credentials: workload) { client in
+            var request = Lineage_Api_V1_MemberJoinRequest()
+            request.nodeName = "s9"
+            request.address = "127.0.0.1:9"
+            do { _ = try await client.join(request); return RPCError.Code?.none } catch let error as RPCError { return error.code }
+        }
+        #expect(code == .permissionDenied)
         #expect(Self.members(try await Self.status(leader)).count == 3)
 
         // An unknown name.
@@ -196,6 +216,23 @@ struct ClusterMembershipChangeTests {
                 #expect(error.message.contains("another membership change is in progress"), "\(error)")
             }
             _ = await pending.value
+        }
+    }
+
+    /// A ClusterMembers client on the TLS port presenting `credentials` (PEM chain and key).
+    static func withMembersClient<T: Sendable>(
+        port: Int, credentials: (chain: String, key: String),
+        _ body: @Sendable (Lineage_Api_V1_ClusterMembers.Client<HTTP2ClientTransport.Posix>) async throws -> T
+    ) async throws -> T {
+        let chain = try ClusterTests.derBlocks(credentials.chain)
+        let security: HTTP2ClientTransport.Posix.TransportSecurity = .tls(.defaults { tls in
+            tls.certificateChain = chain.map { .bytes($0, format: .der) }
+            tls.privateKey = .bytes(Array(credentials.key.utf8), format: .pem)
+            tls.serverCertificateVerification = .noVerification
+        })
+        let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: security)
+        return try await withGRPCClient(transport: transport) { client in
+            try await body(Lineage_Api_V1_ClusterMembers.Client(wrapping: client))
         }
     }
 

@@ -77,7 +77,8 @@ struct ClusterAdminService: Lineage_Api_V1_ClusterAdmin.SimpleServiceProtocol {
                 entry.hasProgress_p = true
                 entry.matchIndex = peer.match
                 entry.nextIndex = peer.next
-                entry.recentlyActive = peer.recentActive
+                // The leader does not track its own activity; it is active by definition.
+                entry.recentlyActive = peer.recentActive || id == registry.selfID
                 entry.replicationState = peer.state.rawValue
             }
             return entry
