@@ -109,6 +109,13 @@ struct ClusterMembershipChangeTests {
         #expect(fromS4["role"] as? String == "follower")
         #expect(fromS4["cluster_identity"] as? String == four["cluster_identity"] as? String, "one identity for joined and bootstrap members")
 
+        // Restarted, s4 is a member from its recorded membership (no second join) and catches up.
+        s4.kill(SIGKILL)
+        let whileDown = try await ClusterTests.createEntry(on: leader, "spiffe://example.org/while-s4-down")
+        #expect(whileDown.status == 0, "\(whileDown.stderr)")
+        try await s4.start()
+        #expect(try await ClusterTests.shows(s4, "spiffe://example.org/while-s4-down"))
+
         // A follower leaves (asked on s4, forwarded to the leader).
         let gone = followers[1]
         let goneName = Self.name(of: gone, in: servers)
