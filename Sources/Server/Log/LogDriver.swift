@@ -207,18 +207,21 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         guard current.role == .leader else { throw ProposalError.notLeader(leader: current.leader) }
         let requestID = newRequestID()
         return try await withCheckedThrowingContinuation { continuation in
-            let refused = inbox.withLock { inbox -> ProposalError? in
-                if inbox.stopped { return .stopped }
-                guard inbox.count < settings.inboxCapacity else { return .overloaded }
-                inbox.configurationChanges.append(PendingChange(change: change, requestID: requestID, continuation: continuation))
-                return nil
-            }
-            if let refused {
-                continuation.resume(throwing: refused)
-            } else {
-                wake.yield()
-            }
+            let pending = PendingChange(change: change, requestID: requestID, continuation: continuation)
+            if let refused = admit({ $0.configurationChanges.append(pending) }) { continuation.resume(throwing: refused) }
         }
+    }
+
+    /// Adds to the inbox unless the driver stopped or the inbox is full, and wakes the run loop.
+    private func admit(_ add: (inout Inbox) -> Void) -> ProposalError? {
+        let refused = inbox.withLock { inbox -> ProposalError? in
+            if inbox.stopped { return .stopped }
+            guard inbox.count < settings.inboxCapacity else { return .overloaded }
+            add(&inbox)
+            return nil
+        }
+        if refused == nil { wake.yield() }
+        return refused
     }
 
     /// Registers interest in the entry that will carry `requestID`, which another server (the
