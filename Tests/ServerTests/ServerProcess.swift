@@ -103,7 +103,12 @@ final class ServerProcess: @unchecked Sendable {
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             if try await cli(["healthcheck", "-socketPath", socketPath]).status == 0 { return }
-            guard process.isRunning else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "lineage-server exited at start"]) }
+            guard process.isRunning else {
+                // Its last log lines say why (a port in use, a refused configuration…).
+                let log = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+                let tail = log.split(separator: "\n").suffix(5).joined(separator: "\n")
+                throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "lineage-server exited at start: \(tail)"])
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "lineage-server did not become healthy in 60 s"])
