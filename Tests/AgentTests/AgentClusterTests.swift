@@ -154,7 +154,7 @@ struct AgentClusterTests {
             try await Self.expectX509PoPAttests(cluster, directory: directory)
 
             // A JWT-SVID minted now is cached until its half-life.
-            let jwtArguments = ["api", "fetch", "jwt", "-audience", "cached", "-socketPath", directory + "/agent.sock"]
+            let jwtArguments = ["api", "fetch", "jwt", "-audience", "cached", "-spiffeID", Self.workload, "-socketPath", directory + "/agent.sock"]
             let jwtBefore = try await ExternalProcess.run(
                 LineageServerProcess.binary("lineage-agent"), jwtArguments, directory: directory, name: "jwt-quorum")
             #expect(jwtBefore.stdout.hasPrefix("token(\(Self.workload)):"), "\(jwtBefore.stderr)")
@@ -255,7 +255,8 @@ struct AgentClusterTests {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()
-        let text = try String(contentsOfFile: output, encoding: .utf8)
+        // After the handshake s_client prints what the server sends (HTTP/2 frames): not UTF-8.
+        let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: output)), as: UTF8.self)
         return try text.components(separatedBy: "-----END CERTIFICATE-----").dropLast().map { block in
             let body = block.components(separatedBy: "-----BEGIN CERTIFICATE-----").last ?? ""
             return try Certificate(pemEncoded: "-----BEGIN CERTIFICATE-----" + body + "-----END CERTIFICATE-----")
