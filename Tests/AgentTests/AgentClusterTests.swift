@@ -55,10 +55,7 @@ struct AgentClusterTests {
     func failover() async throws {
         let directory = try AgentHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let pki = try await ExternalProcess.run(
-            "/bin/sh", [ExternalProcess.repositoryRoot.appendingPathComponent("Tests/Helpers/x509pop-pki.sh").path, directory],
-            directory: directory, name: "pki")
-        try #require(pki.status == 0, "\(pki.stderr)")
+        try await ExternalProcess.makeX509PoPPKI(in: directory)
         let cluster = try LineageClusterProcess(
             in: directory, extraPlugins: #"NodeAttestor "x509pop" { plugin_data { ca_bundle_path = "\#(directory)/node-ca.pem" } }"#)
         defer { cluster.stop() }
