@@ -44,4 +44,10 @@ public enum Limits {
     /// How long the agent keeps retrying an unreachable `trust_bundle_url` at start (SPIRE's
     /// bootstrap backoff gives up after one minute).
     public static let bootstrapRetryWindow = Duration.seconds(60)
+
+    /// Addresses kept from one DNS name of `server_address` (each is a server to fail over to).
+    public static let resolvedAddressesPerNameMax = 16
+    /// HTTP/2 keepalive ping interval on the connection to the server: above the 5-minute
+    /// minimum grpc-swift servers enforce by default, so the server never counts a ping strike.
+    public static let serverKeepaliveInterval = Duration.seconds(330)
 }

@@ -51,6 +51,8 @@ public struct AgentConfig: Sendable, Equatable, CommonSettings {
     /// One or more `host:port` (comma-separated), or a host completed with `serverPort`.
     public var serverAddress: String
     public var serverPort: UInt16 = 8081
+    /// `serverAddress` parsed and checked: the servers the agent may talk to, in order.
+    public var serverAddresses: [ServerAddress] = []
     public var socketPath = "/tmp/lineage-agent/public/api.sock"
     public var dataDir = ".data"
     public var logLevel = LogLevel.info
@@ -143,6 +145,13 @@ public struct AgentConfig: Sendable, Equatable, CommonSettings {
         }
         var config = AgentConfig(trustDomain: trustDomain, serverAddress: serverAddress)
         config.serverPort = flagOrFile(overrides.serverPort, try agent.port("server_port")) ?? config.serverPort
+        do {
+            config.serverAddresses = try ServerAddress.parseList(serverAddress, defaultPort: config.serverPort)
+        } catch {
+            let location = agent.object.items.first { $0.name == "server_address" }?.value.location ?? agent.location
+            throw ConfigError("\"agent.server_address\" \(error.message)",
+                              where: overrides.serverAddress != nil ? "-serverAddress" : location.description)
+        }
         config.socketPath = flagOrFile(overrides.socketPath, try agent.string("socket_path")) ?? config.socketPath
         config.dataDir = flagOrFile(overrides.dataDir, try agent.string("data_dir")) ?? config.dataDir
         config.logLevel = try CommonConfigReader.logLevel(&agent, flag: overrides.logLevel) ?? config.logLevel

@@ -226,10 +226,7 @@ struct AgentServerIntegrationTests {
     func x509popReattestation() async throws {
         let directory = try AgentHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let pki = try await ExternalProcess.run(
-            "/bin/sh", [ExternalProcess.repositoryRoot.appendingPathComponent("Tests/Helpers/x509pop-pki.sh").path, directory],
-            directory: directory, name: "pki")
-        try #require(pki.status == 0, "\(pki.stderr)")
+        try await ExternalProcess.makeX509PoPPKI(in: directory)
         let agentSocket = directory + "/agent.sock"
         let server = try await LineageServerProcess.start(
             in: directory,

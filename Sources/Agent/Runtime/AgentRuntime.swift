@@ -41,6 +41,10 @@ public final class AgentRuntime: Sendable {
         public var callTimeout: Duration = .seconds(30)
         /// A stored agent SVID closer than this to expiry is not reused.
         public var reuseMargin: TimeInterval = 30
+        /// How DNS names among `servers` become addresses to fail over between.
+        public var resolver = ServerResolver.system
+        /// When to move to the next server and how long to wait (`FailoverPolicy`).
+        public var failover = FailoverPolicy.Settings()
 
         /// `keyManager` nil keeps the key on disk beside the SVID, in `dataDir`.
         public init(
@@ -75,7 +79,9 @@ public final class AgentRuntime: Sendable {
             }
             self.init(
                 trustDomain: config.trustDomain,
-                servers: try ServerEndpoint.parse(config.serverAddress, defaultPort: config.serverPort),
+                servers: config.serverAddresses.isEmpty
+                    ? try ServerEndpoint.parse(config.serverAddress, defaultPort: config.serverPort)
+                    : config.serverAddresses.map(ServerEndpoint.init),
                 dataDir: config.dataDir, bootstrapBundle: bundle, insecureBootstrap: config.insecureBootstrap,
                 joinToken: config.joinToken, keyManager: config.keyManager,
                 endpoint: WorkloadEndpointServer.Configuration(
@@ -99,13 +105,40 @@ public final class AgentRuntime: Sendable {
     private struct Session {
         var svid: X509SVID?
         var reattestable = false
-        var serverIndex = 0
+    }
+
+    /// The addresses to fail over between (the configured servers, names resolved) and the
+    /// policy choosing among them.
+    private struct Servers {
+        var endpoints: [ServerEndpoint]
+        var policy: FailoverPolicy
+        var resolved = false
+        /// Members that accepted the current agent SVID (or issued it): they have applied its
+        /// attestation or renewal, so a refusal from them is about something later (evict, ban).
+        var acceptedBy: Set<ServerEndpoint> = []
+        /// Members that refused the current agent SVID (or the attestation under way).
+        var refusedBy: Set<ServerEndpoint> = []
+
+        /// Records a refusal by the member in use; true when it is final (see `refusalIsFinal`).
+        mutating func refusedByCurrent() -> Bool {
+            let server = endpoints[policy.current]
+            if acceptedBy.contains(server) { return true }
+            refusedBy.insert(server)
+            return Set(endpoints).isSubset(of: refusedBy)
+        }
+
+        mutating func newIdentity(issuedBy server: ServerEndpoint?) {
+            acceptedBy = server.map { [$0] } ?? []
+            refusedBy = []
+        }
     }
 
     enum EpochOutcome: Sendable {
         case renewed(X509SVID)
         case refused(String)
-        case switchServer
+        /// The server failed (unreachable, Unavailable, the stream ended, behind the agent):
+        /// move to the next one.
+        case switchServer(String)
     }
 
     public let configuration: Configuration
@@ -116,6 +149,7 @@ public final class AgentRuntime: Sendable {
     let attestor: (any NodeAttestor)?
     let logger: AgentLogger
     private let session = Mutex(Session())
+    private let servers: Mutex<Servers>
     private let mintWake = WakeSignal()
     private let shutdownStream: AsyncStream<Void>
     private let shutdownContinuation: AsyncStream<Void>.Continuation
@@ -137,6 +171,12 @@ public final class AgentRuntime: Sendable {
         self.trust = ServerTrust(trustDomain: configuration.trustDomain, bundle: initialBundle)
         self.cache = SVIDCache(trustDomain: configuration.trustDomain, bootstrapBundle: initialBundle)
         self.endpoint = WorkloadEndpointServer(configuration: configuration.endpoint, provider: cache)
+        // A random first server spreads a fleet of agents over the members.
+        let start = Int.random(in: 0..<configuration.servers.count)
+        self.servers = Mutex(
+            Servers(
+                endpoints: configuration.servers,
+                policy: FailoverPolicy(count: configuration.servers.count, start: start, settings: configuration.failover)))
         (shutdownStream, shutdownContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -183,9 +223,18 @@ public final class AgentRuntime: Sendable {
             switch try await runEpoch(svid: svid) {
             case .renewed(let renewed):
                 session.withLock { $0.svid = renewed }
-            case .switchServer:
-                session.withLock { $0.serverIndex = ($0.serverIndex + 1) % configuration.servers.count }
+                let issuer = await currentServer()
+                servers.withLock { $0.newIdentity(issuedBy: issuer) }
+            case .switchServer(let reason):
+                try await serverFailed(reason)
             case .refused(let reason):
+                if !refusalIsFinal() {
+                    logger.warn(
+                        "A server refused the agent SVID before any member confirmed it; it may not have applied the "
+                            + "attestation or renewal yet: trying another server", [("error", reason)])
+                    try await serverFailed("refused the agent SVID: \(reason)")
+                    continue
+                }
                 let reattestable = session.withLock { $0.reattestable }
                 if reattestable, attestor?.canReattest == true {
                     logger.warn("The server refused the agent SVID; attesting again", [("error", reason)])
@@ -276,10 +325,10 @@ public final class AgentRuntime: Sendable {
                 "the agent must attest (\(reason)) but no join token was given: generate one with "
                     + "`lineage-server token generate` and pass it with -joinToken or agent.join_token")
         }
-        var backoff = Backoff()
+        servers.withLock { $0.newIdentity(issuedBy: nil) }
         while true {
             try Task.checkCancellation()
-            let server = currentServer
+            let server = await currentServer()
             let insecure = trust.bundle == nil && configuration.insecureBootstrap
             if trust.bundle == nil && !insecure {
                 throw AgentRunError("no trust bundle to authenticate the server with")
@@ -302,9 +351,11 @@ public final class AgentRuntime: Sendable {
                     $0.reattestable = attested.reattestable
                 }
                 cache.setAgentID(id)
+                servers.withLock { $0.newIdentity(issuedBy: server) }
+                serverSucceeded()
                 logger.info(
                     "Node attestation was successful",
-                    [("spiffe_id", id.string), ("reattestable", "\(attested.reattestable)"),
+                    [("spiffe_id", id.string), ("server", server.description), ("reattestable", "\(attested.reattestable)"),
                      ("expires_at", Self.timestamp(attested.svid.expiresAt))])
                 if !attested.reattestable, configuration.keyManager == .memory {
                     logger.warn(
@@ -313,16 +364,16 @@ public final class AgentRuntime: Sendable {
                 }
                 return
             } catch let error as RPCError where Self.isTransient(error) {
-                let delay = backoff.nextDelay()
-                logger.warn(
-                    "Cannot reach the server to attest; retrying",
-                    [("server", server.description), ("error", "\(error)"), ("retry_in", "\(delay)")])
-                if backoff.failures % 3 == 0 { rotateServer() }
-                try await Task.sleep(for: delay)
+                try await serverFailed("attestation failed: \(error)")
             } catch let error as AgentRunError {
                 throw error
             } catch let error as CancellationError {
                 throw error
+            } catch let error where error.isIdentityRefusal && !refusalIsFinal() {
+                // A member that has not applied the token (or the agent's eviction) yet refuses
+                // what another accepts: a refusal counts once every member said it.
+                logger.warn("A server refused attestation; trying another server", [("server", server.description), ("error", "\(error)")])
+                try await serverFailed("attestation refused: \(error)")
             } catch let error where error.isIdentityRefusal && !attestor.canReattest {
                 throw AgentRunError(
                     "node attestation was refused (\(error)); the agent had to attest because \(reason). A \(attestor.type) "
@@ -337,16 +388,23 @@ public final class AgentRuntime: Sendable {
     // MARK: - Epoch
 
     func runEpoch(svid: X509SVID) async throws -> EpochOutcome {
-        let server = currentServer
+        let server = await currentServer()
+        // HTTP/2 keepalive notices a member that vanished without closing the connection (a
+        // host lost, a partition), which would otherwise hold the sync stream silently for as
+        // long as TCP does. The ping interval stays above grpc-swift servers' default minimum
+        // (5 minutes while a stream is open): pinging faster gets the connection closed.
+        var config = HTTP2ClientTransport.Posix.Config.defaults
+        config.connection.keepalive = .init(time: Limits.serverKeepaliveInterval, timeout: .seconds(20), allowWithoutCalls: false)
         let transport = try HTTP2ClientTransport.Posix(
             target: server.target,
-            transportSecurity: try trust.transportSecurity(clientSVID: svid, insecure: false, logger: logger))
+            transportSecurity: try trust.transportSecurity(clientSVID: svid, insecure: false, logger: logger),
+            config: config)
         return try await withGRPCClient(transport: transport) { client in
             let api = ServerAPI(client: client, callTimeout: configuration.callTimeout)
             cache.setMinter(api)
             defer { cache.setMinter(nil) }
             return try await withThrowingTaskGroup(of: EpochOutcome.self) { group in
-                group.addTask { try await self.syncLoop(api) }
+                group.addTask { try await self.syncLoop(api, server: server) }
                 group.addTask { try await self.mintLoop(api) }
                 group.addTask { try await self.renewLoop(api, svid: svid) }
                 defer { group.cancelAll() }
@@ -356,29 +414,45 @@ public final class AgentRuntime: Sendable {
         }
     }
 
-    /// Follows WatchAuthorizedEntries; reconnects with backoff from the last applied revision.
-    func syncLoop(_ api: ServerAPI) async throws -> EpochOutcome {
+    /// Follows WatchAuthorizedEntries from the last applied revision. Revisions are log indexes,
+    /// the same on every member, so the stream resumes on any server; a server whose state is
+    /// older than the agent's (a follower that has not applied what the agent already saw) is
+    /// refused by `SyncedState` (`revisionWentBack`) — the agent keeps serving what it has and
+    /// moves on rather than serving older state as newer. A stream that fails or ends moves to
+    /// the next server too; a malformed message is retried on the same server with backoff.
+    func syncLoop(_ api: ServerAPI, server: ServerEndpoint) async throws -> EpochOutcome {
         var backoff = Backoff()
         while true {
             try Task.checkCancellation()
             let before = cache.revision
-            let appliedAny = Atomic<Bool>(false)
+            let applied = Atomic<Int>(0)
             do {
                 try await api.watchAuthorizedEntries(from: before) { message in
                     let change = try self.cache.apply(message)
-                    appliedAny.store(true, ordering: .relaxed)
+                    if applied.wrappingAdd(1, ordering: .relaxed).newValue == 1 {
+                        self.serverSucceeded()
+                        self.logger.info(
+                            "Synced with server",
+                            [("server", server.description), ("revision", "\(message.revision)"), ("from_revision", "\(before)"),
+                             ("entries", "\(self.cache.entryCount)")])
+                    }
                     self.afterSync(change, revision: message.revision, snapshot: message.fullSnapshot)
                 }
-                logger.info("Sync stream ended; resuming", [("revision", "\(cache.revision)")])
+                return .switchServer("the server ended the sync stream")
             } catch let error where error.isIdentityRefusal {
                 return .refused("\(error)")
+            } catch let error as SyncError where error.code == .revisionWentBack {
+                return .switchServer("the server is behind the agent (\(error)); keeping revision \(cache.revision)")
+            } catch let error as SyncError {
+                if Task.isCancelled { throw CancellationError() }
+                logger.warn("Sync message refused", [("error", "\(error)"), ("revision", "\(cache.revision)")])
+                if applied.load(ordering: .relaxed) > 0 { backoff.reset() }
+                if backoff.failures >= 3 { return .switchServer("three sync messages in a row were refused: \(error)") }
+                try await Task.sleep(for: backoff.nextDelay())
             } catch {
                 if Task.isCancelled { throw CancellationError() }
-                logger.warn("Sync stream failed", [("error", "\(error)"), ("revision", "\(cache.revision)")])
+                return .switchServer("sync stream failed: \(error)")
             }
-            if appliedAny.load(ordering: .relaxed) { backoff.reset() }
-            if backoff.failures >= 3 && configuration.servers.count > 1 { return .switchServer }
-            try await Task.sleep(for: backoff.nextDelay())
         }
     }
 
@@ -421,12 +495,14 @@ public final class AgentRuntime: Sendable {
                 let results = try await api.batchNewX509SVID(zip(due, keys).map { ($0.id, $1) })
                 var minted: [(entry: AuthorizedEntry, svid: X509SVID)] = []
                 var failed = 0
+                var unavailable: String?
                 for (entry, result) in zip(due, results) {
                     switch result {
                     case .minted(let svid):
                         minted.append((entry, svid))
                     case .refused(let code, let message):
                         failed += 1
+                        if code == RPCError.Code.unavailable.rawValue { unavailable = message }
                         logger.warn(
                             "The server did not issue an X509-SVID", [("entry_id", entry.id), ("code", "\(code)"), ("error", message)])
                     }
@@ -434,12 +510,19 @@ public final class AgentRuntime: Sendable {
                 cache.store(minted)
                 logger.info("Minted X509-SVIDs", [("count", "\(minted.count)"), ("failed", "\(failed)")])
                 if cache.hasSynced { cache.markReady() }
+                if !minted.isEmpty { serverSucceeded() }
                 if failed == 0 {
                     backoff.reset()
                     continue
                 }
+                // Unavailable for an entry means this server cannot sign now (no leader to log
+                // the signing through): another member may.
+                if let unavailable, minted.isEmpty { return .switchServer("the server cannot sign: \(unavailable)") }
             } catch let error where error.isIdentityRefusal {
                 return .refused("\(error)")
+            } catch let error as RPCError where Self.isTransient(error) {
+                if Task.isCancelled { throw CancellationError() }
+                return .switchServer("BatchNewX509SVID failed: \(error)")
             } catch {
                 if Task.isCancelled { throw CancellationError() }
                 logger.warn("BatchNewX509SVID failed", [("error", "\(error)"), ("entries", "\(due.count)")])
@@ -469,6 +552,9 @@ public final class AgentRuntime: Sendable {
                 return .refused("\(error)")
             } catch let error as AgentRunError {
                 throw error
+            } catch let error as RPCError where Self.isTransient(error) {
+                if Task.isCancelled { throw CancellationError() }
+                return .switchServer("agent SVID renewal failed: \(error)")
             } catch {
                 if Task.isCancelled { throw CancellationError() }
                 logger.warn("Agent SVID renewal failed; retrying", [("error", "\(error)")])
@@ -477,14 +563,72 @@ public final class AgentRuntime: Sendable {
         }
     }
 
-    // MARK: - Helpers
+    // MARK: - Servers
 
-    private var currentServer: ServerEndpoint {
-        configuration.servers[session.withLock { $0.serverIndex } % configuration.servers.count]
+    /// The server to talk to; resolves the configured names the first time.
+    private func currentServer() async -> ServerEndpoint {
+        if !servers.withLock({ $0.resolved }) { await resolveServers() }
+        return servers.withLock { $0.endpoints[$0.policy.current] }
     }
 
-    private func rotateServer() {
-        session.withLock { $0.serverIndex = ($0.serverIndex + 1) % configuration.servers.count }
+    /// The server in use answered as it should (synced, minted, attested): it knows the agent SVID.
+    private func serverSucceeded() {
+        let now = ContinuousClock.now
+        servers.withLock { servers in
+            servers.policy.succeeded(at: now)
+            servers.acceptedBy.insert(servers.endpoints[servers.policy.current])
+        }
+    }
+
+    /// Whether a refusal (PermissionDenied/Unauthenticated) by the server in use is the cluster's
+    /// word: members apply the log at their own pace, so one that has not applied the agent's
+    /// attestation or renewal yet refuses an SVID another accepts. A refusal is final when it
+    /// comes from a member that accepted this SVID before (it is about a later event: evict,
+    /// ban), or once every member refused; with one server, at once — SPIRE's rule.
+    private func refusalIsFinal() -> Bool {
+        servers.withLock { $0.refusedByCurrent() }
+    }
+
+    /// The server in use failed: log it, wait as the policy says, and move to the next one
+    /// (re-resolving names after a round in which every address failed).
+    private func serverFailed(_ reason: String) async throws {
+        let now = ContinuousClock.now
+        let (from, move, to, count) = servers.withLock { servers in
+            let from = servers.endpoints[servers.policy.current]
+            var generator = SystemRandomNumberGenerator()
+            let move = servers.policy.failed(at: now, using: &generator)
+            return (from, move, servers.endpoints[move.index], servers.endpoints.count)
+        }
+        let message =
+            count == 1 ? "Server failed; retrying after a backoff"
+            : move.roundFailed ? "Every server failed; retrying after a backoff" : "Server failed; moving to the next one"
+        logger.warn(
+            message, [("server", from.description), ("error", reason), ("next_server", to.description), ("retry_in", "\(move.delay)")])
+        try await Task.sleep(for: move.delay)
+        if move.roundFailed && configuration.servers.contains(where: { !$0.isIPLiteral }) { await resolveServers() }
+        let next = servers.withLock { $0.endpoints[$0.policy.current] }
+        if next != from { logger.info("Switching to server", [("server", next.description), ("previous", from.description)]) }
+    }
+
+    /// Expands DNS names into their addresses. The list may change size: the policy restarts at
+    /// a random address of the new list (its failure counts carry over).
+    private func resolveServers() async {
+        let resolution = await configuration.resolver.resolve(configuration.servers)
+        for (name, error) in resolution.failures.sorted(by: { $0.key < $1.key }) {
+            logger.warn("Cannot resolve a server name; dialling it through the transport", [("name", name), ("error", error)])
+        }
+        let changed = servers.withLock { servers -> Bool in
+            servers.resolved = true
+            guard resolution.endpoints != servers.endpoints else { return false }
+            let current = servers.endpoints[servers.policy.current]
+            servers.endpoints = resolution.endpoints
+            let start = resolution.endpoints.firstIndex(of: current) ?? Int.random(in: 0..<resolution.endpoints.count)
+            servers.policy.replaceAddresses(count: resolution.endpoints.count, start: start)
+            return true
+        }
+        if changed {
+            logger.info("Servers", [("addresses", resolution.endpoints.map(\.description).joined(separator: ","))])
+        }
     }
 
     static func isTransient(_ error: RPCError) -> Bool {

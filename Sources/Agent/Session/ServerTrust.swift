@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import GRPCNIOTransportHTTP2
 import NIOCore
@@ -106,51 +107,45 @@ public struct ServerTrustError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
-/// One server address, from `server_address` (a host, or comma-separated `host:port`s) and
-/// `server_port`.
+/// One server to dial: an IP literal (from `server_address` or resolved from one of its names)
+/// or a DNS name left to the transport when it could not be resolved.
 public struct ServerEndpoint: Hashable, Sendable, CustomStringConvertible {
     public let host: String
     public let port: Int
+    /// The `server_address` name this address was resolved from, for logs.
+    public let name: String?
 
-    public init(host: String, port: Int) {
+    public init(host: String, port: Int, name: String? = nil) {
         self.host = host
         self.port = port
+        self.name = name
     }
 
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public init(_ address: ServerAddress) {
+        self.init(host: address.host.text, port: Int(address.port))
+    }
 
+    public var description: String {
+        let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        return name.map { "\(address) (\($0))" } ?? address
+    }
+
+    /// `server_address` and `server_port`, checked as the configuration file is
+    /// (`ServerAddress.parseList`).
     public static func parse(_ serverAddress: String, defaultPort: UInt16) throws(ServerTrustError) -> [ServerEndpoint] {
-        var endpoints: [ServerEndpoint] = []
-        for part in serverAddress.split(separator: ",") {
-            let text = part.trimmingCharacters(in: .whitespaces)
-            guard !text.isEmpty else { continue }
-            if text.hasPrefix("[") {
-                // [v6]:port or [v6]
-                guard let close = text.firstIndex(of: "]") else { throw ServerTrustError("bad server address \(text)") }
-                let host = String(text[text.index(after: text.startIndex)..<close])
-                let rest = text[text.index(after: close)...]
-                let port = rest.hasPrefix(":") ? Int(rest.dropFirst()) : Int(defaultPort)
-                guard let port, (1...65535).contains(port) else { throw ServerTrustError("bad port in \(text)") }
-                endpoints.append(ServerEndpoint(host: host, port: port))
-            } else if let colon = text.lastIndex(of: ":"), text.firstIndex(of: ":") == colon {
-                guard let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
-                    throw ServerTrustError("bad port in \(text)")
-                }
-                endpoints.append(ServerEndpoint(host: String(text[..<colon]), port: port))
-            } else {
-                endpoints.append(ServerEndpoint(host: text, port: Int(defaultPort)))
-            }
+        do {
+            return try ServerAddress.parseList(serverAddress, defaultPort: defaultPort).map(ServerEndpoint.init)
+        } catch {
+            throw ServerTrustError("server address \(error.message)")
         }
-        guard !endpoints.isEmpty else { throw ServerTrustError("no server address") }
-        return endpoints
     }
+
+    var isIPLiteral: Bool { host.contains(":") || ServerAddress.isIPv4Literal(host) }
 
     /// An IP literal is dialled directly (no DNS, no SNI); a name goes through DNS.
     var target: any ResolvableTarget {
         if host.contains(":") { return .ipv6(address: host, port: port) }
-        if host.split(separator: ".").count == 4, host.allSatisfy({ $0.isNumber || $0 == "." }) {
-            return .ipv4(address: host, port: port)
-        }
+        if ServerAddress.isIPv4Literal(host) { return .ipv4(address: host, port: port) }
         return .dns(host: host, port: port)
     }
 }

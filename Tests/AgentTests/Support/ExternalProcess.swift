@@ -40,6 +40,14 @@ struct ExternalProcess {
         throw Failure(description: "Envoy is missing from .venv: run scripts/setup.sh --python")
     }
 
+    /// Tests/Helpers/x509pop-pki.sh: an x509pop PKI (node CA, intermediate, node certificate) in `directory`.
+    static func makeX509PoPPKI(in directory: String) async throws {
+        let pki = try await run(
+            "/bin/sh", [repositoryRoot.appendingPathComponent("Tests/Helpers/x509pop-pki.sh").path, directory],
+            directory: directory, name: "pki")
+        guard pki.status == 0 else { throw Failure(description: "x509pop-pki.sh failed: \(pki.stderr)") }
+    }
+
     /// Starts `executable` (as `uid` when given) with its output in files under `directory`.
     static func start(
         _ executable: String, _ arguments: [String], uid: UInt32? = nil, directory: String, name: String
