@@ -9,6 +9,19 @@ import X509
 /// because the identity always comes from the registration entry (SPIRE's SPI-01-004). The CSR's
 /// self-signature proves the requester holds the private key.
 public enum CSRValidator {
+    /// The CSR's key, with its SubjectPublicKeyInfo encoding and SKI, after the same checks as
+    /// `publicKey(fromDER:)`. The common request — a P-256 key signed with ECDSA-SHA256, as
+    /// Lineage's and SPIRE's agents send — is read by `P256CSR` without building the generic
+    /// model, and its SPKI bytes are used as they came (they are the one canonical encoding);
+    /// anything else goes through swift-certificates' parser.
+    public static func subjectPublicKey(fromDER der: [UInt8]) throws(AuthorityError) -> SubjectPublicKey {
+        guard der.count <= Limits.csrBytesMax else {
+            throw AuthorityError(.malformedCSR, "CSR is larger than \(Limits.csrBytesMax) bytes")
+        }
+        if let key = P256CSR.verifiedKey(der) { return key }
+        return try SubjectPublicKey(try publicKey(fromDER: der))
+    }
+
     public static func publicKey(fromDER der: [UInt8]) throws(AuthorityError) -> Certificate.PublicKey {
         guard der.count <= Limits.csrBytesMax else {
             throw AuthorityError(.malformedCSR, "CSR is larger than \(Limits.csrBytesMax) bytes")

@@ -95,6 +95,59 @@ public enum CertificateTemplates {
         id: SPIFFEID, key: SubjectPublicKey, dnsNames: [String] = [],
         serialNumber: Certificate.SerialNumber, now: Date, ttl: TimeInterval, authority: SigningAuthority
     ) throws(AuthorityError) -> Certificate {
+        let signed = try signedX509SVID(
+            id: id, key: key, dnsNames: dnsNames, serialNumber: serialNumber, now: now, ttl: ttl, authority: authority)
+        return try signed.certificate()
+    }
+
+    /// An X509-SVID as DER, with the values the issuer records, without parsing it back into a
+    /// `Certificate`: what the signing path needs. The bytes are the DER of the certificate
+    /// `referenceX509SVID` builds from the same inputs (the signature aside, which is randomized).
+    public static func signedX509SVID(
+        id: SPIFFEID, key: SubjectPublicKey, dnsNames: [String] = [],
+        serialNumber: Certificate.SerialNumber, now: Date, ttl: TimeInterval, authority: SigningAuthority
+    ) throws(AuthorityError) -> SignedX509SVID {
+        precondition(!id.isTrustDomainID, "an X509-SVID leaf must have a path (X509-SVID.md §4.1)")
+        guard let encoding = authority.svidEncoding else {
+            // An algorithm the direct encoder does not know: the generic builder signs.
+            let certificate = try referenceX509SVID(
+                id: id, key: key, dnsNames: dnsNames, serialNumber: serialNumber, now: now, ttl: ttl, authority: authority)
+            do {
+                var serializer = DER.Serializer()
+                try serializer.serialize(certificate)
+                return SignedX509SVID(
+                    der: serializer.serializedBytes, serialNumber: certificate.serialNumber,
+                    notValidBefore: certificate.notValidBefore, notValidAfter: certificate.notValidAfter)
+            } catch {
+                throw AuthorityError(.signingFailed, "cannot encode the SVID: \(error)")
+            }
+        }
+        try validate(dnsNames: dnsNames)
+        let notBefore = SVIDEncoding.wholeSeconds(now - backdate)
+        let notAfter = SVIDEncoding.wholeSeconds(try cappedNotAfter(now: now, ttl: ttl, issuer: authority.certificate))
+        let tbs = encoding.tbsCertificate(
+            serialNumber: serialNumber.bytes, notBefore: notBefore, notAfter: notAfter, commonName: dnsNames.first,
+            subjectPublicKeyInfoDER: key.subjectPublicKeyInfoDER, subjectKeyIdentifier: key.subjectKeyIdentifier.keyIdentifier,
+            uri: id.string, dnsNames: dnsNames)
+        let signature: Certificate.Signature
+        do {
+            signature = try authority.privateKey.sign(bytes: tbs, signatureAlgorithm: authority.signatureAlgorithm)
+        } catch {
+            throw AuthorityError(.signingFailed, "signing failed: \(error)")
+        }
+        return SignedX509SVID(
+            der: encoding.certificate(tbs: tbs, signature: signature.rawRepresentation), serialNumber: serialNumber,
+            notValidBefore: Date(timeIntervalSince1970: TimeInterval(notBefore)),
+            notValidAfter: Date(timeIntervalSince1970: TimeInterval(notAfter)))
+    }
+
+    /// The X509-SVID built through swift-certificates' generic builder: the reference the direct
+    /// encoder (`signedX509SVID`) must match byte for byte, and the signer for authorities whose
+    /// algorithm that encoder does not know.
+    public static func referenceX509SVID(
+        id: SPIFFEID, key: SubjectPublicKey, dnsNames: [String] = [],
+        serialNumber: Certificate.SerialNumber, now: Date, ttl: TimeInterval, authority: SigningAuthority
+    ) throws(AuthorityError) -> Certificate {
         precondition(!id.isTrustDomainID, "an X509-SVID leaf must have a path (X509-SVID.md §4.1)")
         try validate(dnsNames: dnsNames)
         let notAfter = try cappedNotAfter(now: now, ttl: ttl, issuer: authority.certificate)
@@ -255,5 +308,23 @@ public enum CertificateTemplates {
         }
         if digits.isEmpty { return "0" }
         return String(digits.reversed().map { Character(String($0)) })
+    }
+}
+
+/// A signed X509-SVID: its DER and the values the log records about it.
+public struct SignedX509SVID: Sendable {
+    public let der: [UInt8]
+    public let serialNumber: Certificate.SerialNumber
+    /// Whole seconds, as the certificate holds them.
+    public let notValidBefore: Date
+    public let notValidAfter: Date
+
+    /// The certificate, parsed from `der`.
+    public func certificate() throws(AuthorityError) -> Certificate {
+        do {
+            return try Certificate(derEncoded: der)
+        } catch {
+            throw AuthorityError(.signingFailed, "the signed SVID does not parse: \(error)")
+        }
     }
 }

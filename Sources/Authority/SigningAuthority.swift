@@ -1,3 +1,4 @@
+import SwiftASN1
 import X509
 
 /// An X.509 CA able to sign: its certificate, the chain above it up to (not including) the
@@ -19,6 +20,11 @@ public struct SigningAuthority: Sendable {
     /// The certificates that follow one this authority issues, up to the bundle's roots: none
     /// when the authority is a self-signed root in the bundle, else itself and the chain above it.
     public let chainAfterIssued: [Certificate]
+    /// `chainAfterIssued` as DER, what an SVID's holder receives after the leaf.
+    public let chainAfterIssuedDER: [[UInt8]]
+    /// The constant parts of every X509-SVID this authority signs, as DER; nil when its
+    /// signature algorithm is one the direct encoder does not know.
+    let svidEncoding: SVIDEncoding?
 
     /// Derives the SKI, the signature algorithm and the chain once, here, because they go into
     /// every certificate this authority signs: per certificate they cost a parse of the CA's
@@ -36,6 +42,14 @@ public struct SigningAuthority: Sendable {
         self.signatureAlgorithm = CertificateTemplates.signatureAlgorithm(for: privateKey)
         self.chainAfterIssued = certificate.isSelfIssued ? [] : [certificate] + upstreamChain
         precondition(!subjectKeyID.isEmpty, "an authority needs a subject key identifier")
+        self.chainAfterIssuedDER = chainAfterIssued.map { certificate in
+            var serializer = DER.Serializer()
+            // A parsed or signed certificate re-serializes its own bytes; this cannot fail.
+            do { try serializer.serialize(certificate) } catch { preconditionFailure("cannot encode a CA certificate: \(error)") }
+            return serializer.serializedBytes
+        }
+        self.svidEncoding = SVIDEncoding(
+            certificate: certificate, subjectKeyID: subjectKeyID, signatureAlgorithm: signatureAlgorithm)
     }
 }
 

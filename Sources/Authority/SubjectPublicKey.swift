@@ -35,4 +35,15 @@ public struct SubjectPublicKey: Sendable {
             throw AuthorityError(.signingFailed, "cannot encode the public key: \(error)")
         }
     }
+
+    /// A P-256 key whose SPKI the caller holds in its one canonical form (`P256CSR` checked the
+    /// prefix and the uncompressed point): no re-encoding.
+    init(p256 key: P256.Signing.PublicKey, canonicalSubjectPublicKeyInfo der: ArraySlice<UInt8>) {
+        precondition(der.count == P256CSR.spkiPrefix.count + 64 && der.starts(with: P256CSR.spkiPrefix), "not a canonical P-256 SPKI")
+        self.publicKey = Certificate.PublicKey(key)
+        self.subjectPublicKeyInfoDER = Array(der)
+        // The BIT STRING's bytes are the uncompressed point: 0x04 then X and Y.
+        let point = der[(der.startIndex + P256CSR.spkiPrefix.count - 1)...]
+        self.subjectKeyIdentifier = SubjectKeyIdentifier(keyIdentifier: ArraySlice(Insecure.SHA1.hash(data: point)))
+    }
 }

@@ -186,11 +186,11 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
             throw RPCError(code: .permissionDenied, message: "failed to attest: agent is banned")
         }
         let issued = try await issue(csr: csr, for: agentID)
-        let serial = try CertificateSerialNumber(bytes: issued.certificate.serialNumber.bytes)
+        let serial = try CertificateSerialNumber(bytes: issued.serialNumber.bytes)
         try await submit(
             .agentAttested(AgentAttested(
                 agentID: agentID, attestationType: attestation, selectors: selectors, serialNumber: serial,
-                notAfter: Timestamp(date: issued.certificate.notValidAfter), canReattest: canReattest)),
+                notAfter: Timestamp(date: issued.notValidAfter), canReattest: canReattest)),
             by: .agent(agentID))
         return try Self.wireSVID(issued, id: agentID)
     }
@@ -205,8 +205,8 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
         let issued = try await issue(csr: Array(request.params.csr), for: agent.spiffeID)
         try await submit(
             .agentRenewed(AgentRenewed(
-                agentID: agent.spiffeID, serialNumber: try CertificateSerialNumber(bytes: issued.certificate.serialNumber.bytes),
-                notAfter: Timestamp(date: issued.certificate.notValidAfter))),
+                agentID: agent.spiffeID, serialNumber: try CertificateSerialNumber(bytes: issued.serialNumber.bytes),
+                notAfter: Timestamp(date: issued.notValidAfter))),
             by: .agent(agent.spiffeID))
         var response = Spire_Api_Server_Agent_V1_RenewAgentResponse()
         response.svid = try Self.wireSVID(issued, id: agent.spiffeID)
@@ -234,9 +234,9 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
 
     static func wireSVID(_ issued: SVIDIssuer.IssuedX509, id: SPIFFEID) throws -> Spire_Api_Types_X509SVID {
         var svid = Spire_Api_Types_X509SVID()
-        svid.certChain = try issued.chain.map { Data(try CAManager.der($0)) }
+        svid.certChain = issued.chainDER.map { Data($0) }
         svid.id = WireMapping.wire(id)
-        svid.expiresAt = Int64(issued.certificate.notValidAfter.timeIntervalSince1970)
+        svid.expiresAt = Int64(issued.notValidAfter.timeIntervalSince1970)
         return svid
     }
 

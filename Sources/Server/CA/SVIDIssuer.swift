@@ -49,11 +49,20 @@ public struct SVIDIssuer: Sendable {
     }
 
     /// A signed X509-SVID and the certificates that follow it up to the bundle's roots (none
-    /// with a self-signed CA; the CA and its upstream chain with an upstream authority).
+    /// with a self-signed CA; the CA and its upstream chain with an upstream authority). Held as
+    /// DER, which is what goes on the wire: parsing it back is left to callers that need it.
     public struct IssuedX509: Sendable {
-        public let certificate: Certificate
+        public let certificateDER: [UInt8]
+        public let serialNumber: Certificate.SerialNumber
+        public let notValidAfter: Date
         public let intermediates: [Certificate]
-        public var chain: [Certificate] { [certificate] + intermediates }
+        public let intermediatesDER: [[UInt8]]
+        /// The leaf then the intermediates, as DER.
+        public var chainDER: [[UInt8]] { [certificateDER] + intermediatesDER }
+        /// The leaf parsed.
+        public func certificate() throws -> Certificate { try Certificate(derEncoded: certificateDER) }
+        /// The leaf parsed, then the intermediates.
+        public func chain() throws -> [Certificate] { [try certificate()] + intermediates }
     }
 
     public let settings: Settings
@@ -68,30 +77,34 @@ public struct SVIDIssuer: Sendable {
 
     /// Checks the CSR (signature, allowed key) and signs an X509-SVID over its public key.
     public func issueX509(csrDER: [UInt8], for subject: Subject, actor: Actor) async throws -> IssuedX509 {
-        let publicKey = try CSRValidator.publicKey(fromDER: csrDER)
-        return try await issueX509(publicKey: publicKey, for: subject, actor: actor)
+        // The key comes with its SPKI encoding: the certificate and the event's hash reuse it.
+        let key = try CSRValidator.subjectPublicKey(fromDER: csrDER)
+        return try await issueX509(key: key, for: subject, actor: actor)
     }
 
     public func issueX509(publicKey: Certificate.PublicKey, for subject: Subject, actor: Actor, now: Date = Date()) async throws -> IssuedX509 {
+        try await issueX509(key: try SubjectPublicKey(publicKey), for: subject, actor: actor, now: now)
+    }
+
+    func issueX509(key: SubjectPublicKey, for subject: Subject, actor: Actor, now: Date = Date()) async throws -> IssuedX509 {
         guard let active = ca.x509 else { throw IssueError(description: "this server has no active X.509 authority") }
         var random = SystemRandomNumberGenerator()
-        // Encoded once: the certificate's SKI and the event's hash both read it.
-        let key = try SubjectPublicKey(publicKey)
-        let certificate = try CertificateTemplates.x509SVID(
+        let signed = try CertificateTemplates.signedX509SVID(
             id: subject.id, key: key, dnsNames: subject.dnsNames,
             serialNumber: SerialNumbers.random(using: &random), now: now,
             ttl: (subject.ttl ?? settings.defaultX509TTL).inSeconds, authority: active.authority)
-        let der = try CAManager.der(certificate)
         let issued = X509SVIDIssued(
-            serialNumber: try CertificateSerialNumber(bytes: certificate.serialNumber.bytes),
+            serialNumber: try CertificateSerialNumber(bytes: signed.serialNumber.bytes),
             spiffeID: subject.id, entryID: subject.entryID, requestingAgentID: subject.requestingAgent,
-            issuer: active.reference, notBefore: Timestamp(date: certificate.notValidBefore),
-            notAfter: Timestamp(date: certificate.notValidAfter),
+            issuer: active.reference, notBefore: Timestamp(date: signed.notValidBefore),
+            notAfter: Timestamp(date: signed.notValidAfter),
             publicKeySHA256: try IdentityModel.SHA256Digest(bytes: Array(SHA256.hash(data: key.subjectPublicKeyInfoDER))),
-            certificateSHA256: try IdentityModel.SHA256Digest(bytes: Array(SHA256.hash(data: der))))
+            certificateSHA256: try IdentityModel.SHA256Digest(bytes: Array(SHA256.hash(data: signed.der))))
         try await log.submit(.x509SVIDIssued(issued), by: actor, at: now)
         log.metrics.svidSigned("x509")
-        return IssuedX509(certificate: certificate, intermediates: active.authority.chainAfterIssued)
+        return IssuedX509(
+            certificateDER: signed.der, serialNumber: signed.serialNumber, notValidAfter: signed.notValidAfter,
+            intermediates: active.authority.chainAfterIssued, intermediatesDER: active.authority.chainAfterIssuedDER)
     }
 
     /// Mints a JWT-SVID; the token itself is never logged, only who got one for what.

@@ -284,7 +284,7 @@ public final class ServerRuntime: Sendable {
         let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
         let issued = try await api.issuer.issueX509(
             publicKey: key.publicKey, for: .init(id: .server(in: config.trustDomain)), actor: .server(log.nodeName), now: now)
-        try material.update(chain: issued.chain, key: key)
+        try material.update(chain: try issued.chain(), key: key)
     }
 
     // MARK: - Cluster
