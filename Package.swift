@@ -239,16 +239,36 @@ let package = Package(
         ),
         // Agent latency: FetchX509SVID from the cache, and entry create → SVID on an open stream,
         // against real lineage-server and lineage-agent child processes.
+        // Child processes, readiness waits, ports and percentiles for the benchmarks above.
+        .target(
+            name: "BenchSupport",
+            path: "bench/support",
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "lineage-bench-agent",
             dependencies: [
-                "Wire",
+                "Wire", "BenchSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "bench/agent",
+            swiftSettings: strictSettings
+        ),
+        // Replicated appends: a 3-server Lineage cluster beside a 3-member etcd cluster on
+        // loopback, driven by the same load client (etcd's KV.Put, Lineage's BatchCreateEntry).
+        .executableTarget(
+            name: "lineage-bench-replication",
+            dependencies: [
+                "Wire", "BenchSupport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "bench/replication",
             swiftSettings: strictSettings
         ),
         // The admin CLI verbs (entry, token, bundle, agent, mint, localauthority, healthcheck): gRPC

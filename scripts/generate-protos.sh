@@ -3,7 +3,8 @@
 #   - the identity log's event schema (proto/lineage/identity) → Sources/IdentityModel/Generated,
 #     internal types that EventCodec maps to Swift values;
 #   - the external wire APIs (Workload API, Envoy SDS subset, gRPC health, SPIRE's server API,
-#     Lineage's own APIs) → Sources/Wire/Generated, public, with gRPC stubs.
+#     Lineage's own APIs) → Sources/Wire/Generated, public, with gRPC stubs;
+#   - etcd's KV.Put subset for the replication benchmark → bench/replication/Generated.
 # Generation is deterministic: running this on a clean tree leaves `git status` clean. The
 # generated code is committed so that a normal build never needs protoc or the plugins.
 #
@@ -54,3 +55,5 @@ protos() { (cd proto && find "$@" -name '*.proto' | LC_ALL=C sort); }
 
 generate Sources/IdentityModel/Generated Internal DropPath no $(protos lineage/identity)
 generate Sources/Wire/Generated Public PathToUnderscores yes $(protos spiffe envoy grpc google spire lineage/api)
+# The replication benchmark's etcd client (a KV.Put subset), private to bench/replication.
+generate bench/replication/Generated Internal PathToUnderscores yes $(protos bench)

@@ -10,6 +10,7 @@
 //   swift build -c release --product lineage-agent
 //   swift build -c release --product lineage-bench-agent
 //   .build/release/lineage-bench-agent [parent-directory]   # default /var/tmp (the disk under test)
+import BenchSupport
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -36,165 +37,13 @@ let workloadID = "spiffe://\(trustDomain)/bench/workload"
 let uid = getuid()
 let workloadHeader: Metadata = ["workload.spiffe.io": "true"]
 
-struct BenchFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
 var callOptions: CallOptions {
     var options = CallOptions.defaults
     options.timeout = waitLimit
     return options
 }
 
-// MARK: Child processes and cleanup (also on failure and on SIGINT/SIGTERM)
-
-/// Everything to undo on exit: child process ids and the temporary directory.
-final class Cleanup: Sendable {
-    private let state = Mutex<(pids: [pid_t], directory: String?)>(([], nil))
-
-    func add(_ pid: pid_t) { state.withLock { $0.pids.append(pid) } }
-    func setDirectory(_ path: String) { state.withLock { $0.directory = path } }
-
-    /// SIGTERM to every child, SIGKILL after 5 s, then removes the directory. Idempotent; holds
-    /// the lock throughout, so a second caller (the signal handler racing the failure path)
-    /// returns only once everything is gone.
-    func run() {
-        state.withLock { current in
-            for pid in current.pids { kill(pid, SIGTERM) }
-            for pid in current.pids {
-                var status: Int32 = 0
-                var waited = 0
-                while waitpid(pid, &status, WNOHANG) == 0 && waited < 500 {
-                    usleep(10_000)
-                    waited += 1
-                }
-                if waited >= 500 {
-                    kill(pid, SIGKILL)
-                    waitpid(pid, &status, 0)
-                }
-            }
-            if let directory = current.directory { try? FileManager.default.removeItem(atPath: directory) }
-            current = ([], nil)
-        }
-    }
-}
-
 let cleanup = Cleanup()
-
-func installSignalHandlers() -> [any DispatchSourceSignal] {
-    [SIGINT, SIGTERM].map { signalNumber in
-        signal(signalNumber, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-        source.setEventHandler {
-            print("lineage-bench-agent: interrupted, stopping the server and agent")
-            cleanup.run()
-            exit(130)
-        }
-        source.resume()
-        return source
-    }
-}
-
-/// Starts `tool arguments`, stdout and stderr to `logPath`; registers it for cleanup.
-func start(_ tool: URL, _ arguments: [String], logPath: String) throws -> Process {
-    guard FileManager.default.createFile(atPath: logPath, contents: nil) else {
-        throw BenchFailure("cannot create \(logPath)")
-    }
-    guard let log = FileHandle(forWritingAtPath: logPath) else { throw BenchFailure("cannot open \(logPath)") }
-    let process = Process()
-    process.executableURL = tool
-    process.arguments = arguments
-    process.standardOutput = log
-    process.standardError = log
-    try process.run()
-    cleanup.add(process.processIdentifier)
-    return process
-}
-
-/// Runs a short CLI command to completion (bounded) and returns its output.
-func runTool(_ tool: URL, _ arguments: [String], directory: String) async throws -> String {
-    let logPath = directory + "/cli-\(UUID().uuidString).txt"
-    let process = try start(tool, arguments, logPath: logPath)
-    let deadline = ContinuousClock.now + waitLimit
-    while process.isRunning {
-        if ContinuousClock.now > deadline {
-            process.terminate()
-            throw BenchFailure("`\(tool.lastPathComponent) \(arguments.joined(separator: " "))` did not finish in 10 s")
-        }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-    guard process.terminationStatus == 0 else {
-        throw BenchFailure("`\(tool.lastPathComponent) \(arguments.joined(separator: " "))` failed:\n\(output)")
-    }
-    return output
-}
-
-/// A loopback port that was free a moment ago.
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw BenchFailure("socket: \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-        }
-    }
-    guard bound else { throw BenchFailure("bind: \(String(cString: strerror(errno)))") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
-/// Retries `attempt` until it returns true or `limit` passes.
-func waitUntil(_ what: String, limit: Duration, logPath: String, _ attempt: () async -> Bool) async throws {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-        if await attempt() { return }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-    throw BenchFailure("\(what) not ready after \(limit); last log lines:\n\(logTail(logPath))")
-}
-
-/// Runs one step of the benchmark; a failure names the step.
-func step<R>(_ name: String, _ body: () async throws -> R) async throws -> R {
-    do {
-        return try await body()
-    } catch let failure as BenchFailure {
-        throw failure
-    } catch {
-        throw BenchFailure("\(name): \(error)")
-    }
-}
-
-/// The last lines of a child's log, printed when the run fails.
-func logTail(_ path: String) -> String {
-    let log = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-    return log.split(separator: "\n").suffix(20).joined(separator: "\n")
-}
-
-// MARK: Measurement helpers
-
-struct Row {
-    let name: String
-    let samples: [Duration]
-
-    func percentile(_ fraction: Double) -> Duration {
-        let sorted = samples.sorted()
-        let position = min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1)
-        return sorted[max(0, position)]
-    }
-}
-
-func microseconds(_ duration: Duration) -> String {
-    let parts = duration.components
-    let value = (Double(parts.seconds) + Double(parts.attoseconds) / 1e18) * 1e6
-    return abs(value) >= 100 ? String(Int(value.rounded())) : String(Double(Int(value * 10)) / 10)
-}
 
 typealias Transport = HTTP2ClientTransport.Posix
 
@@ -239,14 +88,8 @@ func runBenchmark() async throws -> [Row] {
     try FileManager.default.createDirectory(atPath: root + "/server", withIntermediateDirectories: true)
     try FileManager.default.createDirectory(atPath: root + "/agent", withIntermediateDirectories: true)
     cleanup.setDirectory(root)
-    guard let binDirectory = Bundle.main.executableURL?.deletingLastPathComponent() else {
-        throw BenchFailure("cannot locate this executable's directory")
-    }
-    let serverTool = binDirectory.appendingPathComponent("lineage-server")
-    let agentTool = binDirectory.appendingPathComponent("lineage-agent")
-    for tool in [serverTool, agentTool] where !FileManager.default.isExecutableFile(atPath: tool.path) {
-        throw BenchFailure("\(tool.path) is missing: build it with the same configuration (swift build -c release --product \(tool.lastPathComponent))")
-    }
+    let serverTool = try siblingProduct("lineage-server")
+    let agentTool = try siblingProduct("lineage-agent")
     let serverSocket = root + "/server.sock"
     let agentSocket = root + "/agent.sock"
     let port = try freePort()
@@ -273,7 +116,7 @@ func runBenchmark() async throws -> [Row] {
     """.write(toFile: root + "/server.conf", atomically: true, encoding: .utf8)
 
     let serverLog = root + "/server.log"
-    _ = try start(serverTool, ["run", "-config", root + "/server.conf"], logPath: serverLog)
+    _ = try cleanup.start(serverTool, ["run", "-config", root + "/server.conf"], logPath: serverLog)
     try await waitUntil("lineage-server", limit: .seconds(60), logPath: serverLog) {
         guard access(serverSocket, F_OK) == 0 else { return false }
         return (try? await withUnixClient(serverSocket) { grpc in
@@ -285,16 +128,16 @@ func runBenchmark() async throws -> [Row] {
     }
 
     let socketFlag = ["-socketPath", serverSocket]
-    let tokenOutput = try await runTool(serverTool, ["token", "generate", "-spiffeID", nodeID] + socketFlag, directory: root)
+    let tokenOutput = try await cleanup.runTool(serverTool, ["token", "generate", "-spiffeID", nodeID] + socketFlag, directory: root)
     guard let tokenLine = tokenOutput.split(separator: "\n").first(where: { $0.hasPrefix("Token: ") }) else {
         throw BenchFailure("no token in `token generate` output:\n\(tokenOutput)")
     }
     let token = String(tokenLine.dropFirst("Token: ".count))
-    _ = try await runTool(
+    _ = try await cleanup.runTool(
         serverTool,
         ["entry", "create", "-parentID", nodeID, "-spiffeID", workloadID, "-selector", "unix:uid:\(uid)"] + socketFlag,
         directory: root)
-    let bundle = try await runTool(serverTool, ["bundle", "show"] + socketFlag, directory: root)
+    let bundle = try await cleanup.runTool(serverTool, ["bundle", "show"] + socketFlag, directory: root)
     try bundle.write(toFile: root + "/bundle.pem", atomically: true, encoding: .utf8)
 
     try """
@@ -321,7 +164,7 @@ func runBenchmark() async throws -> [Row] {
     """.write(toFile: root + "/agent.conf", atomically: true, encoding: .utf8)
 
     let agentLog = root + "/agent.log"
-    _ = try start(agentTool, ["run", "-config", root + "/agent.conf", "-joinToken", token], logPath: agentLog)
+    _ = try cleanup.start(agentTool, ["run", "-config", root + "/agent.conf", "-joinToken", token], logPath: agentLog)
     try await waitUntil("lineage-agent (the workload's SVID)", limit: .seconds(60), logPath: agentLog) {
         guard access(agentSocket, F_OK) == 0 else { return false }
         let first = try? await withUnixClient(agentSocket) { grpc in
@@ -456,7 +299,7 @@ func runBenchmark() async throws -> [Row] {
 
 // MARK: Main
 
-let signalSources = installSignalHandlers()
+let signalSources = cleanup.installSignalHandlers(benchName: "lineage-bench-agent")
 do {
     let rows = try await runBenchmark()
     print("| case | calls | p50 µs | p99 µs | max µs |")
