@@ -8,14 +8,21 @@ enum HTTPGet {
     static func fetch(port: Int, path: String, timeout: Duration) async throws -> String {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let promise = loop.makePromise(of: String.self)
-        let channel = try await ClientBootstrap(group: loop)
-            .connectTimeout(timeout.timeAmount)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Collector(promise: promise))
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: loop)
+                .connectTimeout(timeout.timeAmount)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(Collector(promise: promise))
+                    }
                 }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
+                .connect(host: "127.0.0.1", port: port).get()
+        } catch {
+            // Not listening (yet, or any more): the promise must still be completed.
+            promise.fail(error)
+            throw error
+        }
         let timer = loop.scheduleTask(in: timeout.timeAmount) {
             promise.fail(ChannelError.connectTimeout(timeout.timeAmount))
             channel.close(promise: nil)
