@@ -113,12 +113,18 @@ public struct FaultSuite: Sendable {
             try await cluster.waitForConvergenceOrLeader()
             let leader = try await cluster.waitForLeader(within: .seconds(30))
             let from = cluster.clock.now()
+            let pausedAt = ContinuousClock.now
             leader.pause()
-            try await Task.sleep(for: plan.pauseLength)
+            // The others must elect a leader while it sleeps (the pause outlasts the timeout).
+            let during = try await cluster.waitForLeader(among: cluster.nodes.filter { $0 !== leader }, within: .seconds(30))
+            try await Task.sleep(until: pausedAt + plan.pauseLength)
             windows.append(CutOff(node: leader.name, from: from, to: cluster.clock.now()))
             leader.resume()
             let next = try await cluster.waitForLeader(within: .seconds(30))
-            note("pause \(round + 1)/\(plan.pauses): SIGSTOP \(leader.name) for \(plan.pauseLength), SIGCONT; leader \(next.name)")
+            note("""
+                pause \(round + 1)/\(plan.pauses): SIGSTOP \(leader.name) for \(plan.pauseLength), \(during.name) elected \
+                meanwhile; SIGCONT; leader \(next.name)
+                """)
         }
 
         for round in 0..<plan.fullRestarts {

@@ -37,7 +37,7 @@ public final class Workload: Sendable {
                     let node = nodes[client % nodes.count]
                     let outcome = await append(client: client, on: node)
                     // A node that is down answers at once; don't spin on it.
-                    try? await Task.sleep(for: outcome == .ok ? pauseBetween : .milliseconds(50))
+                    try? await Task.sleep(for: outcome == .ok ? pauseBetween : .milliseconds(200))
                 }
             })
         }
