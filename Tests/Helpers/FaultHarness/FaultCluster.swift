@@ -127,7 +127,12 @@ public final class FaultCluster: Sendable {
             if let leader = await leader(), candidates?.contains(where: { $0 === leader }) ?? true { return leader }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw HarnessError("no leader within \(timeout)")
+        var seen: [String] = []
+        for node in nodes {
+            let status = await status(node)
+            seen.append("\(node.name): " + (status.map { "term \($0.term) leader \($0.leader) commit \($0.commitIndex)" } ?? "no answer"))
+        }
+        throw HarnessError("no single leader within \(timeout): \(seen.joined(separator: "; "))")
     }
 
     /// Samples every node's (term, leader) every 25 ms for the "two leaders in one term" rule.
