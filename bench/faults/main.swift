@@ -9,7 +9,7 @@
 //       that time and of "a new leader is visible in the survivors' metrics", and runs the
 //       checker over every append made. --proxied routes peer links through the suite's
 //       proxies (in pass mode); the default dials peers directly.
-//   lineage-bench-faults suite [short|long|KILLS] [--skip-isolation]
+//   lineage-bench-faults suite [short|long|KILLS] [--skip-isolation] [--skip-pause]
 //       The fault suite (FaultSuite in Tests/Helpers/FaultHarness): long = 100 leader kills,
 //       5 isolations, 5 pauses, 3 full restarts. Exits 1 on any violation.
 //
@@ -126,9 +126,11 @@ case "suite":
     if let kills = Int(which) { plan.leaderKills = kills }
     // The isolation scenario wedges the cluster today (docs/ha.md, "Fault suite").
     if arguments.contains("--skip-isolation") { plan.isolations = 0 }
+    // So does, at times, a paused leader (same section).
+    if arguments.contains("--skip-pause") { plan.pauses = 0 }
     status = try await suite(plan)
 default:
-    say("usage: lineage-bench-faults failover [KILLS] [--proxied] | suite [short|long|KILLS] [--skip-isolation]")
+    say("usage: lineage-bench-faults failover [KILLS] [--proxied] | suite [short|long|KILLS] [--skip-isolation] [--skip-pause]")
     status = 2
 }
 exit(status)

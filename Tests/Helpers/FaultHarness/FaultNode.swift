@@ -73,6 +73,28 @@ public final class FaultNode: Sendable {
     }
 
     public var isRunning: Bool { process.withLock { $0 != nil } }
+    public var pid: pid_t? { process.withLock { $0?.pid } }
+
+    /// Writes every thread's stack of the running process to `directory/stacks-<time>.txt` with
+    /// gdb (when installed), for a post-mortem of a node that stopped answering.
+    public func dumpStacks() async -> String? {
+        guard let pid, FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb") else { return nil }
+        let path = directory + "/stacks-\(Int(Date().timeIntervalSince1970)).txt"
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                let gdb = Process()
+                gdb.executableURL = URL(fileURLWithPath: "/usr/bin/gdb")
+                gdb.arguments = ["-p", "\(pid)", "-batch", "-ex", "thread apply all bt 30"]
+                _ = FileManager.default.createFile(atPath: path, contents: nil)
+                gdb.standardOutput = FileHandle(forWritingAtPath: path)
+                gdb.standardError = FileHandle.nullDevice
+                try? gdb.run()
+                gdb.waitUntilExit()
+                done.resume()
+            }
+        }
+        return path
+    }
     public var isPaused: Bool { process.withLock { $0?.paused ?? false } }
 
     /// Starts the server (its log lines are appended to `stderrPath`); returns at once. Spawned

@@ -66,6 +66,10 @@ public struct FaultSuite: Sendable {
             if keep { log("violations: cluster directory kept at \(cluster.directory)") }
             return result
         } catch {
+            // A node that no longer answers: keep its threads' stacks before stopping it.
+            for node in cluster.nodes where node.isRunning {
+                if await cluster.status(node) == nil, let path = await node.dumpStacks() { log("stacks of silent \(node.name): \(path)") }
+            }
             await cluster.shutdown(keep: true)
             log("failed: cluster directory kept at \(cluster.directory)")
             throw error
