@@ -431,6 +431,33 @@ let package = Package(
             dependencies: ["LogStore", "CLMDB"],
             swiftSettings: strictSettings
         ),
+        // Pure: the fault suite's checker — a recorded history, every server's final log and
+        // leadership samples in; "nothing lost" violations out (RELIABILITY.md §1.4, §5).
+        .target(name: "FaultCheck", dependencies: [], swiftSettings: strictSettings),
+        // Test and bench helper: real server processes, a TCP proxy per peer link, recording
+        // clients and the fault scenarios (docs/ha.md, "Fault suite").
+        .target(
+            name: "FaultHarness",
+            dependencies: [
+                "FaultCheck", "Server", "LogStore", "IdentityModel", "SPIFFE", "Wire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/Helpers/FaultHarness",
+            swiftSettings: strictSettings
+        ),
+        // Failover time after SIGKILL of the leader, and the fault suite's long form.
+        .executableTarget(
+            name: "lineage-bench-faults",
+            dependencies: ["FaultHarness", "FaultCheck"],
+            path: "bench/faults",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "FaultCheckTests", dependencies: ["FaultCheck"], swiftSettings: strictSettings),
+        .testTarget(name: "FaultTests", dependencies: ["FaultHarness", "FaultCheck"], swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]
 )

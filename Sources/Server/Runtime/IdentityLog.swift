@@ -223,7 +223,10 @@ extension IdentityLog {
                 throw Unavailable(description: "no leader accepted the write within \(Limits.leaderWait): \(lastProblem)")
             }
             try await Task.sleep(for: delay)
-            delay = min(delay * 2, .milliseconds(500))
+            // Capped low: while there is no leader this only polls local status (and a refused
+            // forward costs one failed connect), and a long sleep here adds straight to the
+            // failover time a client sees after the election (docs/benchmarks.md, "Failover").
+            delay = min(delay * 2, .milliseconds(100))
         }
     }
 }

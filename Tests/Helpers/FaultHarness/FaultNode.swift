@@ -1,0 +1,191 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One `lineage-server run` child process of a fault-suite cluster: its directory, config and
+/// ports, and the signals the suite sends it (SIGKILL, SIGSTOP/SIGCONT, SIGTERM).
+public final class FaultNode: Sendable {
+    public let name: String
+    /// The Raft node ID: members sorted by name, first = 1 (docs/ha.md).
+    public let id: UInt64
+    public let directory: String
+    public let port: Int
+    public var healthPort: Int { port + 1 }
+    public var metricsPort: Int { port + 2 }
+    public var socketPath: String { directory + "/api.sock" }
+    public var dataDir: String { directory + "/data" }
+    public var configPath: String { directory + "/server.conf" }
+    public var stderrPath: String { directory + "/server.stderr" }
+    let executable: String
+    private let process = Mutex<(pid: pid_t, paused: Bool)?>(nil)
+
+    /// `peers`: (name, the address this node dials for it — a proxy's port).
+    init(name: String, id: UInt64, executable: String, parent: String, port: Int, peers: [(String, Int)], upstream: UpstreamCA) throws {
+        self.name = name
+        self.id = id
+        self.executable = executable
+        self.port = port
+        directory = parent + "/" + name
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let peerList = peers.map { "\"\($0.0)=127.0.0.1:\($0.1)\"" }.joined(separator: ", ")
+        try """
+            server {
+                bind_address = "127.0.0.1"
+                bind_port = "\(port)"
+                socket_path = "\(socketPath)"
+                trust_domain = "example.org"
+                data_dir = "\(dataDir)"
+                log_level = "INFO"
+                ca_ttl = "24h"
+                default_x509_svid_ttl = "1h"
+                cluster {
+                    node_name = "\(name)"
+                    peers = [\(peerList)]
+                }
+            }
+            health_checks {
+                listener_enabled = true
+                bind_address = "127.0.0.1"
+                bind_port = "\(healthPort)"
+                live_path = "/live"
+                ready_path = "/ready"
+            }
+            telemetry {
+                Prometheus {
+                    host = "127.0.0.1"
+                    port = "\(metricsPort)"
+                }
+            }
+            plugins {
+                KeyManager "disk" { plugin_data { keys_path = "\(dataDir)/keys.json" } }
+                NodeAttestor "join_token" { plugin_data {} }
+                UpstreamAuthority "disk" {
+                    plugin_data {
+                        cert_file_path = "\(upstream.certPath)"
+                        key_file_path = "\(upstream.keyPath)"
+                    }
+                }
+            }
+            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    public var isRunning: Bool { process.withLock { $0 != nil } }
+    public var pid: pid_t? { process.withLock { $0?.pid } }
+
+    /// Writes every thread's stack of the running process to `directory/stacks-<time>.txt` with
+    /// gdb (when installed), for a post-mortem of a node that stopped answering.
+    public func dumpStacks() async -> String? {
+        guard let pid, FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb") else { return nil }
+        let path = directory + "/stacks-\(Int(Date().timeIntervalSince1970)).txt"
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                let gdb = Process()
+                gdb.executableURL = URL(fileURLWithPath: "/usr/bin/gdb")
+                gdb.arguments = ["-p", "\(pid)", "-batch", "-ex", "thread apply all bt 30"]
+                _ = FileManager.default.createFile(atPath: path, contents: nil)
+                gdb.standardOutput = FileHandle(forWritingAtPath: path)
+                gdb.standardError = FileHandle.nullDevice
+                try? gdb.run()
+                gdb.waitUntilExit()
+                done.resume()
+            }
+        }
+        return path
+    }
+    public var isPaused: Bool { process.withLock { $0?.paused ?? false } }
+
+    /// Starts the server (its log lines are appended to `stderrPath`); returns at once. Spawned
+    /// with posix_spawn and reaped with waitpid here, so the pid is ours alone to signal.
+    public func launch() throws {
+        precondition(!isRunning, "\(name) is already running")
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        let arguments = [executable, "run", "-config", configPath]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, nil, &argv, environ)
+        guard result == 0 else { throw HarnessError("cannot start \(executable): errno \(result)") }
+        process.withLock { $0 = (pid, false) }
+    }
+
+    /// Sends `signal` and reaps the process (SIGCONT first if it is stopped, so SIGTERM works).
+    public func kill(_ signal: Int32 = SIGKILL) async {
+        guard let pid = process.withLock({ state -> pid_t? in defer { state = nil }; return state?.pid }) else { return }
+        Glibc.kill(pid, signal)
+        if signal != SIGKILL { Glibc.kill(pid, SIGCONT) }
+        await Self.reap(pid, escalateAfter: .seconds(5))
+    }
+
+    /// SIGSTOP: the process keeps its sockets but runs no code (a long GC or VM pause).
+    public func pause() {
+        process.withLock { state in
+            guard let pid = state?.pid else { return }
+            Glibc.kill(pid, SIGSTOP)
+            state?.paused = true
+        }
+    }
+
+    public func resume() {
+        process.withLock { state in
+            guard let pid = state?.pid else { return }
+            Glibc.kill(pid, SIGCONT)
+            state?.paused = false
+        }
+    }
+
+    /// Waits for `pid` to exit on a GCD thread (never on the few cooperative threads), sending
+    /// SIGKILL if it has not after `escalateAfter`.
+    static func reap(_ pid: pid_t, escalateAfter: Duration) async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                let deadline = ContinuousClock.now + escalateAfter
+                var status: Int32 = 0
+                while waitpid(pid, &status, WNOHANG) == 0 {
+                    if ContinuousClock.now > deadline {
+                        Glibc.kill(pid, SIGKILL)
+                        waitpid(pid, &status, 0)
+                        break
+                    }
+                    usleep(2_000)
+                }
+                done.resume()
+            }
+        }
+    }
+}
+
+/// The shared upstream root every member needs (docs/ha.md, "Trust bootstrap"), made with openssl.
+public struct UpstreamCA: Sendable {
+    public let certPath: String
+    public let keyPath: String
+
+    init(directory: String) throws {
+        certPath = directory + "/upstream.pem"
+        keyPath = directory + "/upstream.key"
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyPath,
+            "-out", certPath, "-days", "30", "-subj", "/O=Fault suite/CN=Upstream Root",
+            "-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        ]
+        openssl.standardOutput = FileHandle.nullDevice
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        guard openssl.terminationStatus == 0 else { throw HarnessError("openssl could not make the upstream root") }
+    }
+}
+
+public struct HarnessError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
