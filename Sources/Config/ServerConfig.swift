@@ -61,6 +61,10 @@ public struct ServerConfig: Sendable, Equatable, CommonSettings {
         }
         public var nodeName: String
         public var peers: [Peer]
+        /// `snapshot_interval_entries`: applied entries between this member's snapshots (the
+        /// log before a snapshot is dropped, and a member that fell behind it is sent the
+        /// snapshot). nil: the log driver's default (1,000,000).
+        public var snapshotIntervalEntries: UInt64? = nil
     }
 
     public var trustDomain: TrustDomain
@@ -224,8 +228,9 @@ public struct ServerConfig: Sendable, Equatable, CommonSettings {
             }
             peers.append(Cluster.Peer(name: String(parts[0]), address: String(parts[1])))
         }
+        let interval = try block.int("snapshot_interval_entries", range: 10...100_000_000).map(UInt64.init)
         try block.finish(warnings: &warnings)
-        return Cluster(nodeName: nodeName, peers: peers)
+        return Cluster(nodeName: nodeName, peers: peers, snapshotIntervalEntries: interval)
     }
 
     private static func readPlugins(

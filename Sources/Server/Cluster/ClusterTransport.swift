@@ -37,7 +37,9 @@ public final class ClusterTransport: Sendable {
                 logger.error("Raft addressed a node that is not a member", metadata: ["node_id": "\(peer)"])
                 continue
             }
-            link.enqueue(batch)
+            // Snapshots stream in chunks on their own RPC; everything else goes in Step batches.
+            for message in batch where message.kind == .snapshot { link.enqueueSnapshot(message) }
+            link.enqueue(batch.filter { $0.kind != .snapshot })
         }
     }
 
@@ -46,6 +48,13 @@ public final class ClusterTransport: Sendable {
             throw RPCError(code: .unavailable, message: "node \(leader) is not a peer of this server")
         }
         return try await link.forward(data, requestID: requestID)
+    }
+
+    func readIndex(from leader: NodeID) async throws -> UInt64? {
+        guard let link = links[leader] else {
+            throw RPCError(code: .unavailable, message: "node \(leader) is not a peer of this server")
+        }
+        return try await link.readIndex()
     }
 
     /// Connects to every peer and sends until cancelled. Start it once the server has an SVID.

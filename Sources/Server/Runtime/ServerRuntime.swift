@@ -77,7 +77,9 @@ public final class ServerRuntime: Sendable {
             self.transport = transport
             replication = IdentityLog.Replication(
                 membership: membership, send: { transport.send($0) },
-                forward: { try await transport.forward(to: $0, data: $1, requestID: $2) })
+                forward: { try await transport.forward(to: $0, data: $1, requestID: $2) },
+                readIndex: { try await transport.readIndex(from: $0) },
+                snapshotIntervalEntries: cluster.snapshotIntervalEntries)
         } else {
             transport = nil
         }
@@ -125,7 +127,8 @@ public final class ServerRuntime: Sendable {
                 // with the upstream-signed bootstrap SVID; its own CA follows through the log.
                 try bootstrapTLS(now: Date())
                 agents = agentServer(services: services + [
-                    ClusterService(log: log, membership: transport.membership, serverID: .server(in: config.trustDomain)),
+                    ClusterService(log: log, membership: transport.membership, serverID: .server(in: config.trustDomain),
+                                   snapshots: SnapshotReceiver(dataDir: config.dataDir)),
                 ])
                 group.addTask { try await agents.serve() }
                 group.addTask { try await transport.run() }
