@@ -165,6 +165,7 @@ struct ConfigTests {
                 cluster {
                     node_name = "s1"
                     peers = ["s2=127.0.0.1:9082", "s3=127.0.0.1:9083",]
+                    snapshot_interval_entries = 5000
                 }
                 /* a block
                    comment */
@@ -197,6 +198,7 @@ struct ConfigTests {
         #expect(config.cluster?.nodeName == "s1")
         #expect(config.cluster?.peers.map(\.name) == ["s2", "s3"])
         #expect(config.cluster?.peers.last?.address == "127.0.0.1:9083")
+        #expect(config.cluster?.snapshotIntervalEntries == 5000)
         #expect(config.keyManager == .disk(keysPath: "/var/keys.json"))
         #expect(config.nodeAttestors == [.x509pop(caBundlePaths: ["/ca.pem"]), .joinToken])
         #expect(config.telemetry == TelemetryConfig(prometheusHost: "127.0.0.1", prometheusPort: 9988))
@@ -226,6 +228,8 @@ struct ConfigTests {
         ("server {\n  trust_domain = \"td\"\n  cluster { node_name = \"a\"\n peers = [\"b\"] }\n}", "name=host:port", 4),
         ("server {\n  trust_domain = \"td\"\n  cluster { node_name = \"a\"\n peers = [\"b=h:1\"] }\n}\nplugins { KeyManager \"memory\" {} }",
          "requires an UpstreamAuthority", 3),
+        ("server {\n  trust_domain = \"td\"\n  cluster { node_name = \"a\"\n peers = [\"b=h:1\"]\n snapshot_interval_entries = 0 }\n}",
+         "between 10 and 100000000", 5),
         ("server {\n  trust_domain = \"td\"\n  ca_ttl = \"1h\"\n}\nplugins { KeyManager \"memory\" {} }", "must be longer than", 1),
         ("bogus {}", "block is required", 1),
     ]
