@@ -69,6 +69,10 @@ public struct ServerConfig: Sendable, Equatable, CommonSettings {
         /// listener, recorded in the log when it joins. Default: bind_address:bind_port unless
         /// bind_address is a wildcard.
         public var advertiseAddress: String?
+        /// `snapshot_interval_entries`: applied entries between this member's snapshots (the
+        /// log before a snapshot is dropped, and a member that fell behind it is sent the
+        /// snapshot). nil: the log driver's default (1,000,000).
+        public var snapshotIntervalEntries: UInt64? = nil
     }
 
     public var trustDomain: TrustDomain
@@ -242,8 +246,10 @@ public struct ServerConfig: Sendable, Equatable, CommonSettings {
         if let advertise, advertise.split(separator: ":").count < 2 {
             throw ConfigError("\"server.cluster.advertise_address\" looks like \"host:port\", got \"\(advertise)\"", at: advertiseLocation)
         }
+        let interval = try block.int("snapshot_interval_entries", range: 10...100_000_000).map(UInt64.init)
         try block.finish(warnings: &warnings)
-        return Cluster(nodeName: nodeName, peers: peers, join: join, advertiseAddress: advertise)
+        return Cluster(
+            nodeName: nodeName, peers: peers, join: join, advertiseAddress: advertise, snapshotIntervalEntries: interval)
     }
 
     private static func readPlugins(

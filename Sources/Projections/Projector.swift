@@ -22,6 +22,14 @@ public enum Projector {
         return outcome
     }
 
+    /// Passes over the entry at `index` without folding it: the runtime recognised it as a second
+    /// copy of a request already applied (its request table is replicated state too, so every
+    /// replica skips the same entries). Only `appliedIndex` moves.
+    public static func skip(at index: LogIndex, in state: inout IdentityState) {
+        precondition(index > state.appliedIndex, "log index \(index) is not after \(state.appliedIndex)")
+        state.appliedIndex = index
+    }
+
     /// Dispatches by event kind. Each handler checks everything first and mutates only when the
     /// event will apply, so a rejection leaves the state untouched.
     static func fold(_ envelope: EventEnvelope, into state: inout IdentityState) -> ApplyOutcome {

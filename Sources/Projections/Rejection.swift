@@ -62,6 +62,35 @@ public enum Rejection: Hashable, Sendable, CustomStringConvertible {
     /// The event would exceed a bound of `Limits`, named here.
     case limitReached(String)
 
+    /// A second copy of a request already applied at `firstIndex` (the same request ID appended
+    /// by two leaders), whose first copy was rejected: the first copy's kind of refusal and its
+    /// description, so both copies' callers get the same answer. Decided by the runtime's
+    /// request table, never by `Projector`.
+    case repeatedRequest(firstIndex: LogIndex, category: Category, reason: String)
+
+    /// The kind of refusal, for mapping to an API status.
+    public enum Category: UInt8, Hashable, Sendable {
+        case alreadyExists = 1
+        case notFound = 2
+        case failedPrecondition = 3
+        case limitReached = 4
+    }
+
+    public var category: Category {
+        switch self {
+        case .entryIDExists, .duplicateEntry, .joinTokenExists, .agentAlreadyAttested, .authorityExists, .clusterMemberExists:
+            .alreadyExists
+        case .entryNotFound, .joinTokenUnknown, .agentNotFound, .authorityNotFound, .federatedBundleNotFound,
+             .clusterMemberNotFound:
+            .notFound
+        case .limitReached: .limitReached
+        case .revisionMismatch, .joinTokenExpired, .joinTokenAlreadyConsumed, .agentBanned, .serialNotPending,
+             .invalidAuthorityTransition:
+            .failedPrecondition
+        case .repeatedRequest(_, let category, _): category
+        }
+    }
+
     public var description: String {
         switch self {
         case .entryIDExists(let id): "registration entry \(id) already exists"
@@ -85,6 +114,7 @@ public enum Rejection: Hashable, Sendable, CustomStringConvertible {
         case .clusterMemberExists(let name): "cluster member \(name) already exists"
         case .clusterMemberNotFound(let name): "cluster member \(name) not found"
         case .limitReached(let name): "limit \(name) reached"
+        case .repeatedRequest(_, _, let reason): reason
         }
     }
 }

@@ -11,11 +11,21 @@ public enum Limits {
     public static let stepBatchBytesMax = 3 << 20
     /// Messages in one Step request; the receiver refuses more.
     public static let stepBatchMessagesMax = 1_024
-    /// A single encoded message larger than a batch (a large snapshot) is dropped: snapshots do
-    /// not stream between servers yet.
+    /// A single encoded message larger than a batch is dropped. Only a snapshot could be, and
+    /// snapshots do not go through Step: they stream (`InstallSnapshot`).
     public static let raftMessageBytesMax = stepBatchBytesMax
     /// How long one Step RPC may take before its batch is given up.
     public static let stepTimeout: Duration = .seconds(1)
+
+    // MARK: Snapshot streaming
+
+    /// Snapshot data per `InstallSnapshot` chunk; the receiver refuses larger chunks.
+    public static let snapshotChunkBytesMax = 1 << 20
+    /// The largest snapshot a member sends or accepts: what the log store can hold
+    /// (`LogStore.Limits.snapshotDataBytesMax`, 512 MiB).
+    public static let snapshotBytesMax = 512 << 20
+    /// How long one snapshot stream may take: a base plus one second per MiB.
+    public static func snapshotStreamTimeout(bytes: Int) -> Duration { .seconds(30 + bytes >> 20) }
 
     // MARK: Forwarding
 
@@ -28,6 +38,17 @@ public enum Limits {
     public static let membershipChangeTimeout: Duration = .seconds(15)
     /// How long a follower waits to apply a write the leader acknowledged.
     public static let forwardedApplyWait: Duration = .seconds(10)
+
+    /// How long a read that must be current waits for a read index from the leader and for
+    /// this server to apply through it, before it fails as Unavailable.
+    public static let currentReadWait: Duration = .seconds(5)
+    /// How long one ReadIndex RPC (or the leader's heartbeat round behind it) may take.
+    public static let readIndexTimeout: Duration = .seconds(2)
+
+    /// Request IDs of applied entries remembered to skip a second copy (`RecentRequests`). A
+    /// forwarded write retries for at most `leaderWait` (10 s): this covers over 6,500 writes a
+    /// second in that window. About 40 bytes per request in LMDB and in snapshots.
+    public static let recentRequestsMax = 65_536
 
     // MARK: Cluster identity
 

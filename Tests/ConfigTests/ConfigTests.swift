@@ -165,6 +165,7 @@ struct ConfigTests {
                 cluster {
                     node_name = "s1"
                     peers = ["s2=127.0.0.1:9082", "s3=127.0.0.1:9083",]
+                    snapshot_interval_entries = 5000
                 }
                 /* a block
                    comment */
@@ -198,6 +199,7 @@ struct ConfigTests {
         #expect(config.cluster?.peers.map(\.name) == ["s2", "s3"])
         #expect(config.cluster?.peers.last?.address == "127.0.0.1:9083")
         #expect(config.cluster?.join == false && config.cluster?.advertiseAddress == nil)
+        #expect(config.cluster?.snapshotIntervalEntries == 5000)
         #expect(config.keyManager == .disk(keysPath: "/var/keys.json"))
         #expect(config.nodeAttestors == [.x509pop(caBundlePaths: ["/ca.pem"]), .joinToken])
         #expect(config.telemetry == TelemetryConfig(prometheusHost: "127.0.0.1", prometheusPort: 9988))
@@ -250,6 +252,8 @@ struct ConfigTests {
          "requires an UpstreamAuthority", 3),
         ("server {\n  trust_domain = \"td\"\n  cluster { node_name = \"a\"\n join = true\n peers = [\"b=h:1\"] }\n}", "takes no \"peers\"", 5),
         ("server {\n  trust_domain = \"td\"\n  cluster { node_name = \"a\"\n join = true\n advertise_address = \"h\" }\n}", "advertise_address", 5),
+        ("server {\n  trust_domain = \"td\"\n  cluster { node_name = \"a\"\n peers = [\"b=h:1\"]\n snapshot_interval_entries = 0 }\n}",
+         "between 10 and 100000000", 5),
         ("server {\n  trust_domain = \"td\"\n  ca_ttl = \"1h\"\n}\nplugins { KeyManager \"memory\" {} }", "must be longer than", 1),
         ("bogus {}", "block is required", 1),
     ]

@@ -19,8 +19,9 @@ import Glibc
 struct ClusterTests {
     static let names = ["s1", "s2", "s3"]
 
-    /// The members, each configured with the other two as peers and the same upstream root.
-    static func makeCluster(_ upstream: UpstreamAuthorityTests.UpstreamFiles) throws -> [ServerProcess] {
+    /// The members, each configured with the other two as peers and the same upstream root;
+    /// `settings` is added inside every `cluster { }` block.
+    static func makeCluster(_ upstream: UpstreamAuthorityTests.UpstreamFiles, settings: String = "") throws -> [ServerProcess] {
         let base = Int.random(in: 20_000...39_000)
         let ports = names.indices.map { base + 10 * $0 }
         return try names.indices.map { index in
@@ -30,6 +31,7 @@ struct ClusterTests {
                         cluster {
                             node_name = "\(names[index])"
                             peers = [\(peers.joined(separator: ", "))]
+                            \(settings)
                         }
                     """,
                 extraPlugins: upstream.plugin(cert: upstream.rootCert, key: upstream.rootKey, bundle: nil),
@@ -38,8 +40,8 @@ struct ClusterTests {
     }
 
     /// Launches all members at once (none is healthy before a quorum runs) and waits for each.
-    static func startCluster(_ upstream: UpstreamAuthorityTests.UpstreamFiles) async throws -> [ServerProcess] {
-        let servers = try makeCluster(upstream)
+    static func startCluster(_ upstream: UpstreamAuthorityTests.UpstreamFiles, settings: String = "") async throws -> [ServerProcess] {
+        let servers = try makeCluster(upstream, settings: settings)
         for server in servers { try server.launch() }
         for server in servers { try await server.waitUntilHealthy() }
         return servers

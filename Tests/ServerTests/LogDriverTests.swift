@@ -9,7 +9,7 @@ import Testing
 struct RecordingApplier: LogApplier {
     var appliedCount: UInt64 = 0
 
-    mutating func apply(_ data: [UInt8], at index: Consensus.LogIndex) -> (outcome: UInt64, writes: [ProjectionWrite]) {
+    mutating func apply(_ data: [UInt8], requestID: RequestID, at index: Consensus.LogIndex) -> (outcome: UInt64, writes: [ProjectionWrite]) {
         appliedCount += 1
         let key = (0..<8).map { UInt8(truncatingIfNeeded: index >> (56 - 8 * $0)) }
         return (appliedCount, [.put(table: "applied", key: key, value: data)])

@@ -127,6 +127,12 @@ final class ServerProcess: @unchecked Sendable {
         self.process = nil
     }
 
+    /// Sends `signal` without waiting for an exit (SIGSTOP and SIGCONT pause and resume it).
+    func signal(_ signal: Int32) {
+        guard let process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, signal)
+    }
+
     /// Runs `lineage-server ARGS…` and returns its exit status and output.
     @discardableResult
     func cli(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {

@@ -26,7 +26,7 @@ struct DriverMeasurement {
 
 /// Decodes each event and stores its request ID: the smallest realistic projection.
 struct RequestIndex: LogApplier {
-    mutating func apply(_ data: [UInt8], at index: Consensus.LogIndex) -> (outcome: Bool, writes: [ProjectionWrite]) {
+    mutating func apply(_ data: [UInt8], requestID: Consensus.RequestID, at index: Consensus.LogIndex) -> (outcome: Bool, writes: [ProjectionWrite]) {
         guard let envelope = try? EventCodec.decode(data) else { return (false, []) }
         return (true, [.put(table: "requests", key: envelope.requestID.bytes, value: [UInt8](repeating: 0, count: 8))])
     }

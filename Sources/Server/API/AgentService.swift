@@ -22,7 +22,7 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
     func countAgents(request: Spire_Api_Server_Agent_V1_CountAgentsRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Agent_V1_CountAgentsResponse
     {
-        _ = try api.adminCaller()
+        _ = try await api.adminRead()
         var response = Spire_Api_Server_Agent_V1_CountAgentsResponse()
         response.count = Int32(try filtered(request.hasFilter ? request.filter : nil).count)
         return response
@@ -31,7 +31,7 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
     func listAgents(request: Spire_Api_Server_Agent_V1_ListAgentsRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Agent_V1_ListAgentsResponse
     {
-        _ = try api.adminCaller()
+        _ = try await api.adminRead()
         var agents = try filtered(request.hasFilter ? request.filter : nil)
         if !request.pageToken.isEmpty { agents = agents.filter { $0.spiffeID.string > request.pageToken } }
         var response = Spire_Api_Server_Agent_V1_ListAgentsResponse()
@@ -43,7 +43,7 @@ struct AgentService: Spire_Api_Server_Agent_V1_Agent.SimpleServiceProtocol {
     }
 
     func getAgent(request: Spire_Api_Server_Agent_V1_GetAgentRequest, context: ServerContext) async throws -> Spire_Api_Types_Agent {
-        _ = try api.adminCaller()
+        _ = try await api.adminRead()
         return WireMapping.wire(try agent(request.id))
     }
 

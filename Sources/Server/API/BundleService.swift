@@ -12,13 +12,16 @@ struct BundleService: Spire_Api_Server_Bundle_V1_Bundle.SimpleServiceProtocol {
     static let batchMax = 100
 
     func getBundle(request: Spire_Api_Server_Bundle_V1_GetBundleRequest, context: ServerContext) async throws -> Spire_Api_Types_Bundle {
-        WireMapping.wire(api.log.state.ownBundle, trustDomain: api.trustDomain)
+        // An operator's read is current (ReadIndex on a cluster); an agent's or workload's is
+        // served from this server's state, like its entries (see docs/ha.md).
+        if (try? api.requireAdmin()) != nil { try await api.currentRead() }
+        return WireMapping.wire(api.log.state.ownBundle, trustDomain: api.trustDomain)
     }
 
     func countBundles(request: Spire_Api_Server_Bundle_V1_CountBundlesRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Bundle_V1_CountBundlesResponse
     {
-        _ = try api.adminCaller()
+        _ = try await api.adminRead()
         var response = Spire_Api_Server_Bundle_V1_CountBundlesResponse()
         response.count = Int32(api.log.state.federatedBundles.count + 1)
         return response
@@ -37,7 +40,7 @@ struct BundleService: Spire_Api_Server_Bundle_V1_Bundle.SimpleServiceProtocol {
     func listFederatedBundles(request: Spire_Api_Server_Bundle_V1_ListFederatedBundlesRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Bundle_V1_ListFederatedBundlesResponse
     {
-        _ = try api.adminCaller()
+        _ = try await api.adminRead()
         var bundles = api.log.state.federatedBundles.values.sorted { $0.trustDomain.name < $1.trustDomain.name }
         if !request.pageToken.isEmpty { bundles = bundles.filter { $0.trustDomain.name > request.pageToken } }
         let pageSize = request.pageSize <= 0 ? bundles.count : min(Int(request.pageSize), 1_000)
@@ -51,7 +54,7 @@ struct BundleService: Spire_Api_Server_Bundle_V1_Bundle.SimpleServiceProtocol {
     func getFederatedBundle(request: Spire_Api_Server_Bundle_V1_GetFederatedBundleRequest, context: ServerContext) async throws
         -> Spire_Api_Types_Bundle
     {
-        _ = try api.adminCaller()
+        _ = try await api.adminRead()
         guard let domain = try? TrustDomain(parsing: request.trustDomain) else {
             throw RPCError(code: .invalidArgument, message: "trust domain argument is not valid: \"\(request.trustDomain)\"")
         }

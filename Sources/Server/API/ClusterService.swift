@@ -13,6 +13,7 @@ struct ClusterService: Lineage_Api_V1_Cluster.SimpleServiceProtocol {
     let log: IdentityLog
     let registry: MemberRegistry
     let serverID: SPIFFEID
+    let snapshots: SnapshotReceiver
 
     /// How a refusal of a removed member starts; its `PeerLink` recognises it.
     static let removedMarker = "removed from the cluster:"
@@ -58,6 +59,42 @@ struct ClusterService: Lineage_Api_V1_Cluster.SimpleServiceProtocol {
             throw error.rpcError
         }
         return response
+    }
+
+    func readIndex(request: Lineage_Api_V1_ReadIndexRequest, context: ServerContext) async throws -> Lineage_Api_V1_ReadIndexResponse {
+        _ = try authorize(request.hasSender ? request.sender : nil)
+        var response = Lineage_Api_V1_ReadIndexResponse()
+        do {
+            response.index = try await log.readIndexForPeer()
+        } catch LogDriver<ProjectionApplier>.ProposalError.notLeader(let leader) {
+            response.notLeader = true
+            response.leaderHint = registry.name(of: leader) ?? ""
+        } catch let error as LogDriver<ProjectionApplier>.ProposalError {
+            throw error.rpcError
+        } catch let error as LogDriver<ProjectionApplier>.ReadIndexTimedOut {
+            throw RPCError(code: .unavailable, message: "\(error)")
+        }
+        return response
+    }
+
+    func installSnapshot(
+        request: RPCAsyncSequence<Lineage_Api_V1_SnapshotChunk, any Error>, context: ServerContext
+    ) async throws -> Lineage_Api_V1_InstallSnapshotResponse {
+        let message: Message
+        do {
+            message = try await snapshots.receive(request, selfID: registry.selfID) { first in
+                try authorize(first.hasSender ? first.sender : nil).id
+            }
+        } catch let refused as SnapshotReceiver.Refused {
+            log.logger.warning("Raft snapshot stream refused; nothing was installed", metadata: ["reason": "\(refused)"])
+            throw RPCError(code: .invalidArgument, message: refused.description)
+        }
+        log.logger.info("Raft snapshot received whole; installing it", metadata: [
+            "from": "\(registry.name(of: message.from) ?? "\(message.from)")",
+            "index": "\(message.snapshot?.metadata.index ?? 0)", "bytes": "\(message.snapshot?.data.count ?? 0)",
+        ])
+        log.receive(message)
+        return Lineage_Api_V1_InstallSnapshotResponse()
     }
 
     /// The calling member; PermissionDenied for anyone without the server SVID or not a member.

@@ -16,7 +16,7 @@ struct EntryService: Spire_Api_Server_Entry_V1_Entry.SimpleServiceProtocol {
     func countEntries(request: Spire_Api_Server_Entry_V1_CountEntriesRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Entry_V1_CountEntriesResponse
     {
-        _ = try api.adminCaller()
+        _ = try await api.adminRead()
         var response = Spire_Api_Server_Entry_V1_CountEntriesResponse()
         response.count = Int32(try filtered(request.hasFilter ? request.filter : nil).count)
         return response
@@ -25,7 +25,7 @@ struct EntryService: Spire_Api_Server_Entry_V1_Entry.SimpleServiceProtocol {
     func listEntries(request: Spire_Api_Server_Entry_V1_ListEntriesRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Entry_V1_ListEntriesResponse
     {
-        _ = try api.adminCaller()
+        _ = try await api.adminRead()
         guard request.pageSize >= 0 else { throw RPCError(code: .invalidArgument, message: "page size must not be negative") }
         var entries = try filtered(request.hasFilter ? request.filter : nil)
         if !request.pageToken.isEmpty { entries = entries.filter { $0.id.rawValue > request.pageToken } }
@@ -40,7 +40,7 @@ struct EntryService: Spire_Api_Server_Entry_V1_Entry.SimpleServiceProtocol {
     }
 
     func getEntry(request: Spire_Api_Server_Entry_V1_GetEntryRequest, context: ServerContext) async throws -> Spire_Api_Types_Entry {
-        _ = try api.adminCaller()
+        _ = try await api.adminRead()
         guard !request.id.isEmpty else { throw RPCError(code: .invalidArgument, message: "missing ID") }
         guard let id = try? RegistrationEntryID(request.id), let entry = api.log.state.entries[id] else {
             throw RPCError(code: .notFound, message: "entry not found")

@@ -87,10 +87,16 @@ struct LocalAuthorityService: Spire_Api_Server_Localauthority_V1_LocalAuthority.
     }
 
     func getJWTAuthorityState(request: Spire_Api_Server_Localauthority_V1_GetAuthorityStateRequest, context: ServerContext) async throws
-        -> Spire_Api_Server_Localauthority_V1_GetAuthorityStateResponse { try get(.jwt) }
+        -> Spire_Api_Server_Localauthority_V1_GetAuthorityStateResponse {
+        _ = try await api.adminRead()
+        return try get(.jwt)
+    }
 
     func getX509AuthorityState(request: Spire_Api_Server_Localauthority_V1_GetAuthorityStateRequest, context: ServerContext) async throws
-        -> Spire_Api_Server_Localauthority_V1_GetAuthorityStateResponse { try get(.x509) }
+        -> Spire_Api_Server_Localauthority_V1_GetAuthorityStateResponse {
+        _ = try await api.adminRead()
+        return try get(.x509)
+    }
 
     func prepareJWTAuthority(request: Spire_Api_Server_Localauthority_V1_PrepareAuthorityRequest, context: ServerContext) async throws
         -> Spire_Api_Server_Localauthority_V1_PrepareAuthorityResponse

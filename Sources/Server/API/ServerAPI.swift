@@ -60,6 +60,26 @@ public struct ServerAPI: Sendable {
         }
     }
 
+    /// `adminCaller()` for a read that must be current: on a cluster member, waits for a read
+    /// index from the leader and for this server to apply through it (`IdentityLog.awaitCurrent`),
+    /// so an operator never reads a member that lags a write made on another. Unavailable when
+    /// no leader answers within `Limits.currentReadWait`.
+    func adminRead() async throws -> Actor {
+        let actor = try adminCaller()
+        try await currentRead()
+        return actor
+    }
+
+    func currentRead() async throws {
+        do {
+            try await log.awaitCurrent()
+        } catch let error as IdentityLog.Unavailable {
+            throw RPCError(code: .unavailable, message: error.description)
+        } catch let error as LogDriver<ProjectionApplier>.ProposalError {
+            throw error.rpcError
+        }
+    }
+
     /// `requireAgent()` for handlers, failing with the RPC error itself.
     func agentCaller() async throws(RPCError) -> AgentRecord {
         do {

@@ -48,16 +48,11 @@ public struct APIError: Error, CustomStringConvertible {
     }
 
     static func from(_ rejection: Rejection) -> APIError {
-        let code: RPCError.Code = switch rejection {
-        case .entryIDExists, .duplicateEntry, .joinTokenExists, .agentAlreadyAttested, .authorityExists, .clusterMemberExists:
-            .alreadyExists
-        case .entryNotFound, .joinTokenUnknown, .agentNotFound, .authorityNotFound, .federatedBundleNotFound,
-             .clusterMemberNotFound:
-            .notFound
+        let code: RPCError.Code = switch rejection.category {
+        case .alreadyExists: .alreadyExists
+        case .notFound: .notFound
         case .limitReached: .resourceExhausted
-        case .revisionMismatch, .joinTokenExpired, .joinTokenAlreadyConsumed, .agentBanned, .serialNotPending,
-             .invalidAuthorityTransition:
-            .failedPrecondition
+        case .failedPrecondition: .failedPrecondition
         }
         return APIError(code, "\(rejection)")
     }

@@ -75,7 +75,9 @@ public final class ClusterTransport: Sendable {
                 logger.debug("Raft addressed a node with no known address", metadata: ["node_id": "\(peer)"])
                 continue
             }
-            link.enqueue(batch)
+            // Snapshots stream in chunks on their own RPC; everything else goes in Step batches.
+            for message in batch where message.kind == .snapshot { link.enqueueSnapshot(message) }
+            link.enqueue(batch.filter { $0.kind != .snapshot })
         }
     }
 
@@ -100,6 +102,14 @@ public final class ClusterTransport: Sendable {
         options.timeout = Limits.membershipChangeTimeout
         options.waitForReady = false
         return try await Lineage_Api_V1_ClusterMembers.Client(wrapping: link.client).changeMembership(request, options: options)
+    }
+
+    /// Asks `leader` for its read index (Raft ReadIndex); nil when it no longer leads.
+    func readIndex(from leader: NodeID) async throws -> UInt64? {
+        guard let link = links.withLock({ $0[leader] }) else {
+            throw RPCError(code: .unavailable, message: "node \(leader) is not a peer of this server")
+        }
+        return try await link.readIndex()
     }
 
     /// Connects to every peer and sends until cancelled. Start it once the server has an SVID.

@@ -1,4 +1,5 @@
 import Consensus
+import Crypto
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -35,6 +36,18 @@ final class PeerLink: Sendable {
     private let wake: AsyncStream<Void>.Continuation
     private let wakeups: AsyncStream<Void>
 
+    /// Snapshots stream on their own task, so a large one does not hold up heartbeats. At most
+    /// one waits (the newest: an older one would only be replaced by the follower's next need).
+    private struct SnapshotSlot {
+        var pending: Message?
+        /// The snapshot index being streamed now; a re-send of the same one is dropped.
+        var streaming: Consensus.LogIndex?
+    }
+
+    private let snapshots = Mutex(SnapshotSlot())
+    private let snapshotWake: AsyncStream<Void>.Continuation
+    private let snapshotWakeups: AsyncStream<Void>
+
     init(
         member: ClusterMembership.Member, sender: Lineage_Api_V1_ClusterSender, identity: ClusterTLS, logger: Logger,
         onRemoved: @escaping @Sendable () -> Void = {}
@@ -46,6 +59,7 @@ final class PeerLink: Sendable {
         self.onRemoved = onRemoved
         client = GRPCClient(transport: try Self.transport(to: address, identity: identity))
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (snapshotWakeups, snapshotWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// A client transport to a member's TLS listener, presenting this server's SVID.
@@ -60,6 +74,19 @@ final class PeerLink: Sendable {
         }
         config.backoff.max = .seconds(2)
         return try HTTP2ClientTransport.Posix(target: address.target, transportSecurity: .customSecure, config: config)
+    }
+
+    /// Queues a Raft snapshot message for streaming without waiting. The core re-sends a
+    /// snapshot after an election timeout without an answer; while that same snapshot is still
+    /// streaming, the re-send is dropped instead of starting a second copy.
+    func enqueueSnapshot(_ message: Message) {
+        precondition(message.kind == .snapshot && message.snapshot != nil, "only snapshot messages stream")
+        let queued = snapshots.withLock { slot -> Bool in
+            if slot.streaming == message.snapshot?.metadata.index { return false }
+            slot.pending = message
+            return true
+        }
+        if queued { snapshotWake.yield() }
     }
 
     /// Queues messages for this peer without waiting; drops what does not fit.
@@ -85,7 +112,9 @@ final class PeerLink: Sendable {
     func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await self.client.runConnections() }
+            group.addTask { await self.sendSnapshots() }
             await sendQueued()  // until cancelled
+            snapshotWake.finish()
             client.beginGracefulShutdown()
         }
     }
@@ -142,6 +171,77 @@ final class PeerLink: Sendable {
             precondition(queue.bytes >= 0 && (queue.bytes == 0) == queue.messages.isEmpty, "queue bytes track its messages")
             return batch
         }
+    }
+
+    private func sendSnapshots() async {
+        let stub = Lineage_Api_V1_Cluster.Client(wrapping: client)
+        for await _ in snapshotWakeups {
+            while let message = snapshots.withLock({ slot -> Message? in
+                defer { slot.pending = nil }
+                slot.streaming = slot.pending?.snapshot?.metadata.index
+                return slot.pending
+            }) {
+                await stream(message, stub: stub)
+                snapshots.withLock { $0.streaming = nil }
+                if Task.isCancelled { return }
+            }
+        }
+    }
+
+    /// Streams one snapshot; a failure is logged and dropped (the core sends it again).
+    private func stream(_ message: Message, stub: Lineage_Api_V1_Cluster.Client<HTTP2ClientTransport.Posix>) async {
+        guard let snapshot = message.snapshot else { return }
+        let data = snapshot.data
+        let metadata: Logger.Metadata = [
+            "peer": "\(member.name)", "index": "\(snapshot.metadata.index)", "bytes": "\(data.count)",
+        ]
+        guard data.count <= Limits.snapshotBytesMax else {
+            logger.error("Raft snapshot larger than the streaming limit; the peer cannot catch up", metadata: metadata)
+            return
+        }
+        var header = message
+        header.snapshot?.data = []
+        var first = Lineage_Api_V1_SnapshotChunk()
+        first.sender = sender
+        first.header = Data(header.encoded())
+        first.totalBytes = UInt64(data.count)
+        first.sha256 = Data(SHA256.hash(data: data))
+        var options = CallOptions.defaults
+        options.timeout = Limits.snapshotStreamTimeout(bytes: data.count)
+        options.waitForReady = false
+        let started = ContinuousClock.now
+        let firstChunk = first
+        do {
+            _ = try await stub.installSnapshot(options: options) { writer in
+                try await writer.write(firstChunk)
+                var offset = 0
+                while offset < data.count {
+                    let end = min(offset + Limits.snapshotChunkBytesMax, data.count)
+                    var chunk = Lineage_Api_V1_SnapshotChunk()
+                    chunk.data = Data(data[offset..<end])
+                    try await writer.write(chunk)
+                    offset = end
+                }
+            }
+            logger.info("Raft snapshot streamed to peer", metadata: metadata.merging(
+                ["duration": "\(ContinuousClock.now - started)"], uniquingKeysWith: { $1 }))
+        } catch {
+            logger.warning("Raft snapshot stream to peer failed; it is sent again later", metadata: metadata.merging(
+                ["error": "\(error)"], uniquingKeysWith: { $1 }))
+        }
+    }
+
+    /// Asks this peer (the leader) for a read index; nil when it does not lead.
+    func readIndex() async throws -> UInt64? {
+        var request = Lineage_Api_V1_ReadIndexRequest()
+        request.sender = sender
+        var options = CallOptions.defaults
+        options.timeout = Limits.readIndexTimeout
+        options.waitForReady = false
+        let response = try await Lineage_Api_V1_Cluster.Client(wrapping: client).readIndex(request, options: options)
+        if response.notLeader { return nil }
+        guard response.index > 0 else { throw RPCError(code: .internalError, message: "the leader answered without a read index") }
+        return response.index
     }
 
     /// Asks this peer (the leader) to append an encoded event.

@@ -7,10 +7,16 @@ public protocol LogApplier: SendableMetatype {
     /// What a proposer learns about its command (applied, or rejected by an apply-time check).
     associatedtype Outcome: Sendable
 
-    /// Applies the command at `index`. The returned writes are stored in the same LMDB
-    /// transaction as the new applied index, so a crash never applies twice or loses an apply.
-    /// Throwing stops the driver: a committed entry that cannot be applied is never skipped.
-    mutating func apply(_ data: [UInt8], at index: Consensus.LogIndex) throws -> (outcome: Outcome, writes: [ProjectionWrite])
+    /// Applies the command at `index`, proposed under `requestID`. The returned writes are stored
+    /// in the same LMDB transaction as the new applied index, so a crash never applies twice or
+    /// loses an apply. Throwing stops the driver: a committed entry that cannot be applied is
+    /// never skipped.
+    mutating func apply(_ data: [UInt8], requestID: RequestID, at index: Consensus.LogIndex) throws -> (outcome: Outcome, writes: [ProjectionWrite])
+
+    /// Where and with what outcome the entry carrying `requestID` was applied, if the applier
+    /// still knows: a waiter whose entry a snapshot covered (or that registered after its entry
+    /// applied) is answered from here.
+    func recordedOutcome(of requestID: RequestID) -> (index: Consensus.LogIndex, outcome: Outcome)?
 
     /// Everything applied through `index` is now durable: the moment to let readers see it.
     mutating func committed(through index: Consensus.LogIndex)
@@ -25,4 +31,6 @@ public protocol LogApplier: SendableMetatype {
 
 extension LogApplier {
     public mutating func committed(through index: Consensus.LogIndex) {}
+
+    public func recordedOutcome(of requestID: RequestID) -> (index: Consensus.LogIndex, outcome: Outcome)? { nil }
 }

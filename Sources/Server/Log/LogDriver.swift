@@ -95,8 +95,21 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         }
     }
 
+    /// A ReadIndex request: answered with the confirmed read index, or failed at its deadline.
+    private struct PendingReadIndex {
+        var context: UInt64
+        var deadline: ContinuousClock.Instant
+        var continuation: CheckedContinuation<Consensus.LogIndex, any Error>
+    }
+
+    /// A ReadIndex request that no quorum confirmed before its deadline.
+    public struct ReadIndexTimedOut: Error, CustomStringConvertible {
+        public var description: String { "no quorum confirmed this leader's read index in time" }
+    }
+
     private struct Inbox {
         var proposals: [PendingProposal] = []
+        var reads: [PendingReadIndex] = []
         var messages: [Message] = []
         /// Forwarded requests to recognise when their entry is applied, and ones given up on.
         var forwarded: [AppliedSignal<Outcome>] = []
@@ -106,7 +119,8 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         var stopped = false
 
         var count: Int {
-            proposals.count + messages.count + forwarded.count + cancelledForwards.count + configurationChanges.count
+            proposals.count + reads.count + messages.count + forwarded.count + cancelledForwards.count
+                + configurationChanges.count
         }
     }
 
@@ -128,6 +142,8 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
     /// This driver's Raft client ID: every request it proposes or forwards is (clientID, n).
     private let clientID = UInt64.random(in: 1...UInt64.max)
     private let lastSequence = Atomic<UInt64>(0)
+    /// ReadIndex contexts: unique among outstanding requests (the core's rule), never zero.
+    private let lastReadContext = Atomic<UInt64>(0)
 
     /// The state only the run task touches. Held in a Mutex so the class can be `Sendable`;
     /// the run loop takes it out once and owns it from then on.
@@ -224,6 +240,23 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         return refused
     }
 
+    /// Raft ReadIndex on the leader: returns once a heartbeat round has confirmed that this
+    /// server still leads, with the commit index as of the call. A read served after applying
+    /// through that index is current (linearizable). Throws `notLeader` on a follower or when
+    /// leadership is lost meanwhile, `overloaded` when too many reads wait, and
+    /// `ReadIndexTimedOut` after `timeout` (a leader cut off from its quorum).
+    public func readIndex(timeout: Duration) async throws -> Consensus.LogIndex {
+        guard !inbox.withLock({ $0.stopped }) else { throw ProposalError.stopped }
+        let current = currentStatus
+        guard current.role == .leader else { throw ProposalError.notLeader(leader: current.leader) }
+        let context = lastReadContext.add(1, ordering: .relaxed).newValue
+        let deadline = ContinuousClock.now + timeout
+        return try await withCheckedThrowingContinuation { continuation in
+            let read = PendingReadIndex(context: context, deadline: deadline, continuation: continuation)
+            if let refused = admit({ $0.reads.append(read) }) { continuation.resume(throwing: refused) }
+        }
+    }
+
     /// Registers interest in the entry that will carry `requestID`, which another server (the
     /// leader) is asked to append. Register before asking: the run loop takes registrations
     /// before the messages that arrived with them, so the entry cannot be applied unnoticed.
@@ -281,22 +314,34 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         var waiting: [RequestID: [Waiter]] = [:]
         var changes = ChangeWaiters()
         defer { changes.failAll(ProposalError.stopped) }
+        var reads: [UInt64: PendingReadIndex] = [:]
         // Proposals handed to Raft but not yet applied are failed on every way out — a storage
         // error included — so no caller waits forever; none of them was acknowledged.
-        defer { for waiter in waiting.values.joined() { waiter.resume(.failure(ProposalError.stopped)) } }
+        defer {
+            for waiter in waiting.values.joined() { waiter.resume(.failure(ProposalError.stopped)) }
+            for read in reads.values { read.continuation.resume(throwing: ProposalError.stopped) }
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.tickForever() }
             defer { group.cancelAll() }
             for await _ in wakeups {
                 let taken = inbox.withLock { inbox -> Inbox in
                     defer {
-                        inbox.proposals = []; inbox.messages = []; inbox.ticks = 0
+                        inbox.proposals = []; inbox.reads = []; inbox.messages = []; inbox.ticks = 0
                         inbox.forwarded = []; inbox.cancelledForwards = []; inbox.configurationChanges = []
                     }
                     return inbox
                 }
                 // Registrations first: their entries may arrive in this very batch of messages.
-                for signal in taken.forwarded { waiting[signal.requestID, default: []].append(.forwarded(signal)) }
+                // One whose entry was applied already (a retry registered after the first copy
+                // applied here) is answered with that copy's outcome at once.
+                for signal in taken.forwarded {
+                    if let applied = owned.applier.recordedOutcome(of: signal.requestID) {
+                        signal.finish(.success(applied))
+                    } else {
+                        waiting[signal.requestID, default: []].append(.forwarded(signal))
+                    }
+                }
                 for cancelled in taken.cancelledForwards {
                     waiting[cancelled.requestID]?.removeAll { waiter in
                         guard case .forwarded(let signal) = waiter else { return false }
@@ -322,7 +367,26 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
                         pending.continuation.resume(throwing: Self.configurationError(error, status: owned.node.softState))
                     }
                 }
-                try processReadies(&owned, waiting: &waiting, changes: &changes)
+                for read in taken.reads {
+                    do throws(ReadIndexError) {
+                        try owned.node.readIndex(context: read.context)
+                        reads[read.context] = read
+                    } catch .notLeader(let leader) {
+                        read.continuation.resume(throwing: ProposalError.notLeader(leader: leader))
+                    } catch {
+                        read.continuation.resume(throwing: ProposalError.overloaded)
+                    }
+                }
+                if taken.ticks > 0 && !reads.isEmpty {
+                    // The core drops a read it cannot confirm (no quorum answers); the deadline
+                    // is what frees its caller.
+                    let now = ContinuousClock.now
+                    for (context, read) in reads where read.deadline <= now {
+                        reads[context] = nil
+                        read.continuation.resume(throwing: ReadIndexTimedOut())
+                    }
+                }
+                try processReadies(&owned, waiting: &waiting, changes: &changes, reads: &reads)
                 // Progress moves with acknowledgements that need no Ready, so refresh every pass.
                 status.withLock { Self.describeConfiguration(of: owned.node, into: &$0) }
                 if Task.isCancelled { break }
@@ -358,7 +422,10 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         status.firstIndex = node.firstLogIndex
     }
 
-    private func processReadies(_ owned: inout Core, waiting: inout [RequestID: [Waiter]], changes: inout ChangeWaiters) throws {
+    private func processReadies(
+        _ owned: inout Core, waiting: inout [RequestID: [Waiter]], changes: inout ChangeWaiters,
+        reads: inout [UInt64: PendingReadIndex]
+    ) throws {
         while let ready = owned.node.ready() {
             let store = owned.storage.store
             if let snapshot = ready.snapshot {
@@ -382,7 +449,7 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
             var appliedChanges: [(Consensus.LogIndex, CheckedContinuation<Consensus.LogIndex, any Error>)] = []
             for entry in ready.committedEntries {
                 if entry.kind == .command {
-                    let (outcome, writes) = try owned.applier.apply(entry.data, at: entry.index)
+                    let (outcome, writes) = try owned.applier.apply(entry.data, requestID: entry.requestID, at: entry.index)
                     for write in writes { batch.append(write) }
                     outcomes.append((entry.requestID, entry.index, outcome))
                 } else if entry.kind == .configurationChange, let continuation = changes.waiting.removeValue(forKey: entry.index) {
@@ -395,11 +462,28 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
                 owned.applier.committed(through: applied)
             }
             send(ready.messages)
+            if ready.snapshot != nil {
+                // The entries a snapshot covers are never applied one by one here, so the
+                // requests this server forwarded and still waits for are answered from the
+                // snapshot's request table; the others keep waiting for their entry.
+                for requestID in Array(waiting.keys) {
+                    guard let applied = owned.applier.recordedOutcome(of: requestID) else { continue }
+                    for waiter in waiting.removeValue(forKey: requestID) ?? [] { waiter.resume(.success(applied)) }
+                }
+            }
             for (requestID, index, outcome) in outcomes {
                 for waiter in waiting.removeValue(forKey: requestID) ?? [] { waiter.resume(.success((index, outcome))) }
             }
             for (index, continuation) in appliedChanges { continuation.resume(returning: index) }
+            for state in ready.readStates {
+                reads.removeValue(forKey: state.context)?.continuation.resume(returning: state.index)
+            }
             let soft = owned.node.softState
+            if soft.role != .leader && !reads.isEmpty {
+                // The core dropped them with its leadership; the caller asks the new leader.
+                for read in reads.values { read.continuation.resume(throwing: ProposalError.notLeader(leader: soft.leader)) }
+                reads = [:]
+            }
             if soft.role != .leader {
                 // As for local proposals below: a change proposed as leader may or may not commit.
                 changes.failAll(ProposalError.outcomeUnknown)
@@ -446,13 +530,14 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
     }
 
     private func stop() {
-        let (pending, forwarded, pendingChanges) = inbox.withLock { inbox in
+        let (pending, forwarded, pendingChanges, reads) = inbox.withLock { inbox in
             inbox.stopped = true
-            defer { inbox.proposals = []; inbox.forwarded = []; inbox.configurationChanges = [] }
-            return (inbox.proposals, inbox.forwarded, inbox.configurationChanges)
+            defer { inbox.proposals = []; inbox.forwarded = []; inbox.configurationChanges = []; inbox.reads = [] }
+            return (inbox.proposals, inbox.forwarded, inbox.configurationChanges, inbox.reads)
         }
         for proposal in pending { proposal.continuation.resume(throwing: ProposalError.stopped) }
         for change in pendingChanges { change.continuation.resume(throwing: ProposalError.stopped) }
+        for read in reads { read.continuation.resume(throwing: ProposalError.stopped) }
         for signal in forwarded { signal.finish(.failure(ProposalError.stopped)) }
         wake.finish()
         status.withLock { status in

@@ -14,6 +14,8 @@ public enum LogHistory {
         /// nil for Raft's own entries (a leader's no-op, a membership change).
         public var envelope: EventEnvelope?
         public var raftKind: EntryKind
+        /// The Raft request ID the entry was proposed under (a second copy of one is skipped).
+        public var requestID: Consensus.RequestID = .none
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -54,7 +56,9 @@ public enum LogHistory {
             return Record(index: stored.index, term: stored.term, envelope: nil, raftKind: entry.kind)
         }
         do {
-            return Record(index: stored.index, term: stored.term, envelope: try EventCodec.decode(entry.data), raftKind: entry.kind)
+            return Record(
+                index: stored.index, term: stored.term, envelope: try EventCodec.decode(entry.data), raftKind: entry.kind,
+                requestID: entry.requestID)
         } catch {
             throw Failure(index: stored.index, description: "log index \(stored.index): event does not decode: \(error)")
         }

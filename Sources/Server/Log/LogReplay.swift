@@ -25,6 +25,8 @@ public enum LogReplay {
         /// Events applied and events the projector rejected (a rejected event changes nothing).
         public var appliedEvents: Int
         public var rejectedEvents: Int
+        /// Second copies of an already applied request, skipped (`RecentRequests`).
+        public var skippedRepeats = 0
     }
 
     /// Folds the log into a fresh state, starting from the store's snapshot when the log before
@@ -32,6 +34,9 @@ public enum LogReplay {
     /// the store still has, or an entry does not decode.
     public static func replay(_ store: LogStore, to target: Target) throws -> Result {
         var result = Result(state: IdentityState(), throughIndex: 0, appliedEvents: 0, rejectedEvents: 0)
+        // The same request table as the live applier, so a second copy of a request is skipped
+        // here too and the replay matches the stored projections.
+        var requests = RecentRequests()
         let firstIndex = try store.firstIndex
         if firstIndex > 1 {
             guard let (meta, data) = try store.snapshot() else {
@@ -43,7 +48,7 @@ public enum LogReplay {
                     index: index, description: "history before index \(meta.index + 1) was compacted into a snapshot; replay can start there")
             }
             do {
-                result.state = try IdentityState.restore(snapshotBytes: data)
+                (result.state, requests) = try ProjectionApplier.decodeSnapshot(data)
             } catch {
                 throw LogHistory.Failure(index: meta.index, description: "the snapshot at index \(meta.index) does not restore: \(error)")
             }
@@ -59,9 +64,16 @@ public enum LogReplay {
             for record in batch {
                 if let envelope = record.envelope {
                     if case .time(let time) = target, envelope.issuedAt > time { break folding }
-                    switch Projector.apply(envelope, at: LogIndex(record.index), to: &result.state) {
-                    case .applied: result.appliedEvents += 1
-                    case .rejected: result.rejectedEvents += 1
+                    if requests.record(of: record.requestID) != nil {
+                        Projector.skip(at: LogIndex(record.index), in: &result.state)
+                        result.skippedRepeats += 1
+                    } else {
+                        let outcome = Projector.apply(envelope, at: LogIndex(record.index), to: &result.state)
+                        if !record.requestID.isNone { _ = requests.insert(record.requestID, at: record.index, outcome: outcome) }
+                        switch outcome {
+                        case .applied: result.appliedEvents += 1
+                        case .rejected: result.rejectedEvents += 1
+                        }
                     }
                 }
                 result.throughIndex = record.index

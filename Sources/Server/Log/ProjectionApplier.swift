@@ -21,20 +21,29 @@ public struct ProjectionApplier: LogApplier {
     }
 
     public private(set) var state: IdentityState
+    /// Applied request IDs, to skip a second copy of one (replicated like the projections).
+    public private(set) var requests: RecentRequests
     private let view: IdentityStateView
     private let feed: ChangeFeed?
     private var unpublished: [(revision: Revision, changes: [Change])] = []
 
     /// `state` must be what the store's tables hold (`load(from:)`); `view` and `feed` are told
     /// of every change made durable from then on.
-    public init(state: IdentityState, view: IdentityStateView, feed: ChangeFeed? = nil) {
+    public init(state: IdentityState, requests: RecentRequests = RecentRequests(), view: IdentityStateView, feed: ChangeFeed? = nil) {
         self.state = state
+        self.requests = requests
         self.view = view
         self.feed = feed
         view.publish(state)
     }
 
-    public mutating func apply(_ data: [UInt8], at index: Consensus.LogIndex) throws -> (outcome: ApplyOutcome, writes: [ProjectionWrite]) {
+    public mutating func apply(_ data: [UInt8], requestID: Consensus.RequestID, at index: Consensus.LogIndex) throws -> (outcome: ApplyOutcome, writes: [ProjectionWrite]) {
+        if let first = requests.record(of: requestID) {
+            // A second copy (two leaders appended the same forwarded write): not applied again;
+            // its waiters get the first copy's outcome.
+            Projector.skip(at: LogIndex(index), in: &state)
+            return (RecentRequests.outcome(first), Projector.tableWrites(for: [], in: state).map(ProjectionWrite.init))
+        }
         let envelope: EventEnvelope
         do {
             envelope = try EventCodec.decode(data)
@@ -44,7 +53,13 @@ public struct ProjectionApplier: LogApplier {
         let outcome = Projector.apply(envelope, at: LogIndex(index), to: &state)
         let changes = outcome.changes
         if !changes.isEmpty { unpublished.append((LogIndex(index), changes)) }
-        return (outcome, Projector.tableWrites(for: changes, in: state).map(ProjectionWrite.init))
+        var writes = Projector.tableWrites(for: changes, in: state).map(ProjectionWrite.init)
+        if !requestID.isNone { writes += requests.insert(requestID, at: index, outcome: outcome) }
+        return (outcome, writes)
+    }
+
+    public func recordedOutcome(of requestID: Consensus.RequestID) -> (index: Consensus.LogIndex, outcome: ApplyOutcome)? {
+        requests.record(of: requestID).map { ($0.index, RecentRequests.outcome($0)) }
     }
 
     public mutating func committed(through index: Consensus.LogIndex) {
@@ -53,15 +68,44 @@ public struct ProjectionApplier: LogApplier {
         unpublished.removeAll(keepingCapacity: true)
     }
 
-    public func snapshotData() -> [UInt8] { state.snapshotBytes() }
+    /// Snapshot format 2: the byte 2, the request table's length (8 bytes, big-endian), the
+    /// request table, then the projections' own snapshot (which begins with its format byte, 1;
+    /// a snapshot written before the request table existed is that alone).
+    public func snapshotData() -> [UInt8] {
+        let table = requests.encoded()
+        return [Self.snapshotFormat] + RecentRequests.bigEndian(UInt64(table.count)) + table + state.snapshotBytes()
+    }
+
+    static let snapshotFormat: UInt8 = 2
+
+    /// The projections and request table a snapshot holds (either format).
+    public static func decodeSnapshot(_ data: [UInt8]) throws -> (state: IdentityState, requests: RecentRequests) {
+        guard data.first == snapshotFormat else { return (try IdentityState.restore(snapshotBytes: data), RecentRequests()) }
+        guard data.count >= 9 else { throw RecentRequests.Malformed(description: "a snapshot of \(data.count) bytes") }
+        let length = RecentRequests.integer(data[1..<9])
+        guard length <= UInt64(data.count - 9) else { throw RecentRequests.Malformed(description: "the snapshot's request table is truncated") }
+        let end = 9 + Int(length)
+        return (try IdentityState.restore(snapshotBytes: Array(data[end...])), try RecentRequests(decoding: data[9..<end]))
+    }
 
     public mutating func restore(from data: [UInt8], at index: Consensus.LogIndex) throws -> [ProjectionWrite] {
-        state = try IdentityState.restore(snapshotBytes: data)
+        (state, requests) = try Self.decodeSnapshot(data)
         unpublished.removeAll()
         view.publish(state)
         // Followers of the feed cannot bridge a snapshot with changes: they start over.
         feed?.reset(at: LogIndex(index))
-        return state.fullTableWrites().map(ProjectionWrite.init)
+        return state.fullTableWrites().map(ProjectionWrite.init) + requests.fullTableWrites
+    }
+
+    /// The request table the store holds (empty for a new store or one from before the table).
+    public static func loadRequests(from store: LogStore) throws -> RecentRequests {
+        guard try store.tableNames().contains(RecentRequests.table) else { return RecentRequests() }
+        var rows: [(key: [UInt8], value: [UInt8])] = []
+        try store.forEach(in: RecentRequests.table) { key, value in
+            rows.append((key, value))
+            return true
+        }
+        return try RecentRequests(rows: rows)
     }
 
     /// The state the store's projection tables hold (empty for a new store). Throws when a table

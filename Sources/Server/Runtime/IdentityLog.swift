@@ -47,15 +47,26 @@ public final class IdentityLog: Sendable {
         public var send: @Sendable ([Message]) -> Void
         /// Asks `leader` to append an encoded event under `requestID`.
         public var forward: @Sendable (_ leader: NodeID, _ data: [UInt8], _ requestID: Consensus.RequestID) async throws -> ForwardReply
+        /// Asks `leader` for a read index (nil: it does not lead).
+        public var readIndex: @Sendable (_ leader: NodeID) async throws -> UInt64?
+        /// Applied entries between snapshots (`server.cluster.snapshot_interval_entries`); nil:
+        /// the driver's default.
+        public var snapshotIntervalEntries: UInt64?
 
         public init(
             registry: MemberRegistry, bootstrap: ClusterMembership?, send: @escaping @Sendable ([Message]) -> Void,
-            forward: @escaping @Sendable (NodeID, [UInt8], Consensus.RequestID) async throws -> ForwardReply
+            forward: @escaping @Sendable (NodeID, [UInt8], Consensus.RequestID) async throws -> ForwardReply,
+            readIndex: @escaping @Sendable (NodeID) async throws -> UInt64? = { _ in
+                throw RPCError(code: .unavailable, message: "this server cannot ask the leader for a read index")
+            },
+            snapshotIntervalEntries: UInt64? = nil
         ) {
             self.registry = registry
             self.bootstrap = bootstrap
+            self.readIndex = readIndex
             self.send = send
             self.forward = forward
+            self.snapshotIntervalEntries = snapshotIntervalEntries
         }
     }
 
@@ -82,6 +93,7 @@ public final class IdentityLog: Sendable {
             try ClusterMembership.checkNotClusterLog(dataDir: dataDir)
         }
         let state = try ProjectionApplier.load(from: store)
+        let requests = try ProjectionApplier.loadRequests(from: store)
         self.replication = replication
         self.store = store
         self.nodeName = nodeName
@@ -95,13 +107,14 @@ public final class IdentityLog: Sendable {
             // A joined member opens an empty log with the bootstrap voters, which do not include
             // it: it cannot campaign until the leader's entries (its own addition among them) arrive.
             settings = .init(raft: RaftConfiguration(id: replication.registry.selfID), bootstrapVoters: replication.registry.bootstrapVoters)
+            if let interval = replication.snapshotIntervalEntries { settings.snapshotIntervalEntries = interval }
             send = replication.send
             let registry = replication.registry
             learn = { registry.learn($0) }
         }
         self.driver = try LogDriver(
-            store: store, applier: ProjectionApplier(state: state, view: view, feed: feed), settings: settings, send: send,
-            onConfigurationEntries: learn)
+            store: store, applier: ProjectionApplier(state: state, requests: requests, view: view, feed: feed), settings: settings,
+            send: send, onConfigurationEntries: learn)
     }
 
     /// The latest durable state.
@@ -129,6 +142,59 @@ public final class IdentityLog: Sendable {
     /// Appends a membership change (this server must lead); returns its index once applied.
     public func proposeConfigurationChange(_ change: ConfigurationChange) async throws -> UInt64 {
         try await driver.proposeConfigurationChange(change)
+    }
+
+    /// The leader's side of ReadIndex for another member: the confirmed read index. Throws
+    /// `notLeader` unless this server leads.
+    public func readIndexForPeer() async throws -> UInt64 {
+        try await driver.readIndex(timeout: Limits.readIndexTimeout)
+    }
+
+    /// Returns once this server's state is current as of the call (Raft ReadIndex): the leader
+    /// confirmed it still leads and named its commit index, and this server has applied
+    /// through it. A single server is always current. Throws `Unavailable` (naming why) when
+    /// no leader answers or this server does not catch up within `Limits.currentReadWait`.
+    public func awaitCurrent() async throws {
+        guard let replication else { return }
+        let deadline = ContinuousClock.now + Limits.currentReadWait
+        var delay = Duration.milliseconds(10)
+        var lastProblem = "no leader is known"
+        while ContinuousClock.now < deadline {
+            let status = driver.currentStatus
+            var index: UInt64?
+            do {
+                if status.role == .leader {
+                    index = try await driver.readIndex(timeout: min(Limits.readIndexTimeout, ContinuousClock.now.duration(to: deadline)))
+                } else if status.leader != noNode {
+                    index = try await replication.readIndex(status.leader)
+                    if index == nil { lastProblem = "node \(status.leader) no longer leads" }
+                }
+            } catch LogDriver<ProjectionApplier>.ProposalError.notLeader {
+                lastProblem = "leadership moved"
+            } catch let error as LogDriver<ProjectionApplier>.ReadIndexTimedOut {
+                lastProblem = "\(error)"
+            } catch let error as RPCError where error.code == .unavailable || error.code == .deadlineExceeded {
+                lastProblem = "the leader (node \(status.leader)) did not answer: \(error.message)"
+            }
+            if let index {
+                while driver.currentStatus.appliedIndex < index {
+                    guard ContinuousClock.now < deadline else {
+                        throw Unavailable(description: """
+                            this server has not applied through the leader's read index \(index) within \
+                            \(Limits.currentReadWait); a read here would not be current
+                            """)
+                    }
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                return
+            }
+            try await Task.sleep(for: delay)
+            delay = min(delay * 2, .milliseconds(200))
+        }
+        throw Unavailable(description: """
+            no leader confirmed a read index within \(Limits.currentReadWait) (\(lastProblem)); a read here \
+            would not be current
+            """)
     }
 
     /// Waits until some member leads, as far as this server knows.

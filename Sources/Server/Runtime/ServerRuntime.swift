@@ -86,7 +86,9 @@ public final class ServerRuntime: Sendable {
             self.transport = transport
             replication = IdentityLog.Replication(
                 registry: registry, bootstrap: bootstrap, send: { transport.send($0) },
-                forward: { try await transport.forward(to: $0, data: $1, requestID: $2) })
+                forward: { try await transport.forward(to: $0, data: $1, requestID: $2) },
+                readIndex: { try await transport.readIndex(from: $0) },
+                snapshotIntervalEntries: cluster.snapshotIntervalEntries)
         } else {
             transport = nil
         }
@@ -136,7 +138,8 @@ public final class ServerRuntime: Sendable {
                 let changes = MembershipChanges(log: log, transport: transport)
                 services.append(ClusterAdminService(api: api, changes: changes, selfAddress: ClusterJoinWaiter.advertisedAddress(config)))
                 agents = agentServer(services: services + [
-                    ClusterService(log: log, registry: transport.registry, serverID: .server(in: config.trustDomain)),
+                    ClusterService(log: log, registry: transport.registry, serverID: .server(in: config.trustDomain),
+                                   snapshots: SnapshotReceiver(dataDir: config.dataDir)),
                     ClusterMembersService(
                         changes: changes, serverID: .server(in: config.trustDomain),
                         selfAddress: ClusterJoinWaiter.advertisedAddress(config)),

@@ -50,10 +50,38 @@ public enum Lineage_Api_V1_Cluster: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "InstallSnapshot" metadata.
+        public enum InstallSnapshot: Sendable {
+            /// Request type for "InstallSnapshot".
+            public typealias Input = Lineage_Api_V1_SnapshotChunk
+            /// Response type for "InstallSnapshot".
+            public typealias Output = Lineage_Api_V1_InstallSnapshotResponse
+            /// Descriptor for "InstallSnapshot".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "lineage.api.v1.Cluster"),
+                method: "InstallSnapshot",
+                type: .clientStreaming
+            )
+        }
+        /// Namespace for "ReadIndex" metadata.
+        public enum ReadIndex: Sendable {
+            /// Request type for "ReadIndex".
+            public typealias Input = Lineage_Api_V1_ReadIndexRequest
+            /// Response type for "ReadIndex".
+            public typealias Output = Lineage_Api_V1_ReadIndexResponse
+            /// Descriptor for "ReadIndex".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "lineage.api.v1.Cluster"),
+                method: "ReadIndex",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "lineage.api.v1.Cluster" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Step.descriptor,
-            Forward.descriptor
+            Forward.descriptor,
+            InstallSnapshot.descriptor,
+            ReadIndex.descriptor
         ]
     }
 }
@@ -117,6 +145,48 @@ extension Lineage_Api_V1_Cluster {
             request: GRPCCore.StreamingServerRequest<Lineage_Api_V1_ForwardRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Lineage_Api_V1_ForwardResponse>
+
+        /// Handle the "InstallSnapshot" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams a Raft snapshot from the leader to a member whose next entry was compacted away.
+        /// > The first chunk carries the header (the Raft snapshot message without its data, the total
+        /// > size and its SHA-256); every chunk carries at most 1 MiB of data. The receiver installs the
+        /// > snapshot only once the whole stream arrived and its digest matches; a broken stream changes
+        /// > nothing on the receiver, and the leader sends the snapshot again later.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Lineage_Api_V1_SnapshotChunk` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Lineage_Api_V1_InstallSnapshotResponse` messages.
+        func installSnapshot(
+            request: GRPCCore.StreamingServerRequest<Lineage_Api_V1_SnapshotChunk>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Lineage_Api_V1_InstallSnapshotResponse>
+
+        /// Handle the "ReadIndex" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Asks the leader for a read index (Raft ReadIndex): the leader confirms with a heartbeat
+        /// > round that it still leads and answers with its commit index. A member that has applied
+        /// > through that index serves a read that is current as of the request.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Lineage_Api_V1_ReadIndexRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Lineage_Api_V1_ReadIndexResponse` messages.
+        func readIndex(
+            request: GRPCCore.StreamingServerRequest<Lineage_Api_V1_ReadIndexRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Lineage_Api_V1_ReadIndexResponse>
     }
 
     /// Service protocol for the "lineage.api.v1.Cluster" service.
@@ -164,6 +234,48 @@ extension Lineage_Api_V1_Cluster {
             request: GRPCCore.ServerRequest<Lineage_Api_V1_ForwardRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Lineage_Api_V1_ForwardResponse>
+
+        /// Handle the "InstallSnapshot" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams a Raft snapshot from the leader to a member whose next entry was compacted away.
+        /// > The first chunk carries the header (the Raft snapshot message without its data, the total
+        /// > size and its SHA-256); every chunk carries at most 1 MiB of data. The receiver installs the
+        /// > snapshot only once the whole stream arrived and its digest matches; a broken stream changes
+        /// > nothing on the receiver, and the leader sends the snapshot again later.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Lineage_Api_V1_SnapshotChunk` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Lineage_Api_V1_InstallSnapshotResponse` message.
+        func installSnapshot(
+            request: GRPCCore.StreamingServerRequest<Lineage_Api_V1_SnapshotChunk>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Lineage_Api_V1_InstallSnapshotResponse>
+
+        /// Handle the "ReadIndex" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Asks the leader for a read index (Raft ReadIndex): the leader confirms with a heartbeat
+        /// > round that it still leads and answers with its commit index. A member that has applied
+        /// > through that index serves a read that is current as of the request.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Lineage_Api_V1_ReadIndexRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Lineage_Api_V1_ReadIndexResponse` message.
+        func readIndex(
+            request: GRPCCore.ServerRequest<Lineage_Api_V1_ReadIndexRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Lineage_Api_V1_ReadIndexResponse>
     }
 
     /// Simple service protocol for the "lineage.api.v1.Cluster" service.
@@ -209,6 +321,48 @@ extension Lineage_Api_V1_Cluster {
             request: Lineage_Api_V1_ForwardRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Lineage_Api_V1_ForwardResponse
+
+        /// Handle the "InstallSnapshot" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams a Raft snapshot from the leader to a member whose next entry was compacted away.
+        /// > The first chunk carries the header (the Raft snapshot message without its data, the total
+        /// > size and its SHA-256); every chunk carries at most 1 MiB of data. The receiver installs the
+        /// > snapshot only once the whole stream arrived and its digest matches; a broken stream changes
+        /// > nothing on the receiver, and the leader sends the snapshot again later.
+        ///
+        /// - Parameters:
+        ///   - request: A stream of `Lineage_Api_V1_SnapshotChunk` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Lineage_Api_V1_InstallSnapshotResponse` to respond with.
+        func installSnapshot(
+            request: GRPCCore.RPCAsyncSequence<Lineage_Api_V1_SnapshotChunk, any Swift.Error>,
+            context: GRPCCore.ServerContext
+        ) async throws -> Lineage_Api_V1_InstallSnapshotResponse
+
+        /// Handle the "ReadIndex" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Asks the leader for a read index (Raft ReadIndex): the leader confirms with a heartbeat
+        /// > round that it still leads and answers with its commit index. A member that has applied
+        /// > through that index serves a read that is current as of the request.
+        ///
+        /// - Parameters:
+        ///   - request: A `Lineage_Api_V1_ReadIndexRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Lineage_Api_V1_ReadIndexResponse` to respond with.
+        func readIndex(
+            request: Lineage_Api_V1_ReadIndexRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Lineage_Api_V1_ReadIndexResponse
     }
 }
 
@@ -233,6 +387,28 @@ extension Lineage_Api_V1_Cluster.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Lineage_Api_V1_ForwardResponse>(),
             handler: { request, context in
                 try await self.forward(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Lineage_Api_V1_Cluster.Method.InstallSnapshot.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Lineage_Api_V1_SnapshotChunk>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Lineage_Api_V1_InstallSnapshotResponse>(),
+            handler: { request, context in
+                try await self.installSnapshot(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Lineage_Api_V1_Cluster.Method.ReadIndex.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Lineage_Api_V1_ReadIndexRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Lineage_Api_V1_ReadIndexResponse>(),
+            handler: { request, context in
+                try await self.readIndex(
                     request: request,
                     context: context
                 )
@@ -265,6 +441,28 @@ extension Lineage_Api_V1_Cluster.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func installSnapshot(
+        request: GRPCCore.StreamingServerRequest<Lineage_Api_V1_SnapshotChunk>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Lineage_Api_V1_InstallSnapshotResponse> {
+        let response = try await self.installSnapshot(
+            request: request,
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func readIndex(
+        request: GRPCCore.StreamingServerRequest<Lineage_Api_V1_ReadIndexRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Lineage_Api_V1_ReadIndexResponse> {
+        let response = try await self.readIndex(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -289,6 +487,32 @@ extension Lineage_Api_V1_Cluster.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Lineage_Api_V1_ForwardResponse> {
         return GRPCCore.ServerResponse<Lineage_Api_V1_ForwardResponse>(
             message: try await self.forward(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func installSnapshot(
+        request: GRPCCore.StreamingServerRequest<Lineage_Api_V1_SnapshotChunk>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Lineage_Api_V1_InstallSnapshotResponse> {
+        return GRPCCore.ServerResponse<Lineage_Api_V1_InstallSnapshotResponse>(
+            message: try await self.installSnapshot(
+                request: request.messages,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func readIndex(
+        request: GRPCCore.ServerRequest<Lineage_Api_V1_ReadIndexRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Lineage_Api_V1_ReadIndexResponse> {
+        return GRPCCore.ServerResponse<Lineage_Api_V1_ReadIndexResponse>(
+            message: try await self.readIndex(
                 request: request.message,
                 context: context
             ),
@@ -352,6 +576,58 @@ extension Lineage_Api_V1_Cluster {
             deserializer: some GRPCCore.MessageDeserializer<Lineage_Api_V1_ForwardResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Lineage_Api_V1_ForwardResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "InstallSnapshot" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams a Raft snapshot from the leader to a member whose next entry was compacted away.
+        /// > The first chunk carries the header (the Raft snapshot message without its data, the total
+        /// > size and its SHA-256); every chunk carries at most 1 MiB of data. The receiver installs the
+        /// > snapshot only once the whole stream arrived and its digest matches; a broken stream changes
+        /// > nothing on the receiver, and the leader sends the snapshot again later.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Lineage_Api_V1_SnapshotChunk` messages.
+        ///   - serializer: A serializer for `Lineage_Api_V1_SnapshotChunk` messages.
+        ///   - deserializer: A deserializer for `Lineage_Api_V1_InstallSnapshotResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func installSnapshot<Result>(
+            request: GRPCCore.StreamingClientRequest<Lineage_Api_V1_SnapshotChunk>,
+            serializer: some GRPCCore.MessageSerializer<Lineage_Api_V1_SnapshotChunk>,
+            deserializer: some GRPCCore.MessageDeserializer<Lineage_Api_V1_InstallSnapshotResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Lineage_Api_V1_InstallSnapshotResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ReadIndex" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Asks the leader for a read index (Raft ReadIndex): the leader confirms with a heartbeat
+        /// > round that it still leads and answers with its commit index. A member that has applied
+        /// > through that index serves a read that is current as of the request.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Lineage_Api_V1_ReadIndexRequest` message.
+        ///   - serializer: A serializer for `Lineage_Api_V1_ReadIndexRequest` messages.
+        ///   - deserializer: A deserializer for `Lineage_Api_V1_ReadIndexResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func readIndex<Result>(
+            request: GRPCCore.ClientRequest<Lineage_Api_V1_ReadIndexRequest>,
+            serializer: some GRPCCore.MessageSerializer<Lineage_Api_V1_ReadIndexRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Lineage_Api_V1_ReadIndexResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Lineage_Api_V1_ReadIndexResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -440,6 +716,80 @@ extension Lineage_Api_V1_Cluster {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "InstallSnapshot" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams a Raft snapshot from the leader to a member whose next entry was compacted away.
+        /// > The first chunk carries the header (the Raft snapshot message without its data, the total
+        /// > size and its SHA-256); every chunk carries at most 1 MiB of data. The receiver installs the
+        /// > snapshot only once the whole stream arrived and its digest matches; a broken stream changes
+        /// > nothing on the receiver, and the leader sends the snapshot again later.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Lineage_Api_V1_SnapshotChunk` messages.
+        ///   - serializer: A serializer for `Lineage_Api_V1_SnapshotChunk` messages.
+        ///   - deserializer: A deserializer for `Lineage_Api_V1_InstallSnapshotResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func installSnapshot<Result>(
+            request: GRPCCore.StreamingClientRequest<Lineage_Api_V1_SnapshotChunk>,
+            serializer: some GRPCCore.MessageSerializer<Lineage_Api_V1_SnapshotChunk>,
+            deserializer: some GRPCCore.MessageDeserializer<Lineage_Api_V1_InstallSnapshotResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Lineage_Api_V1_InstallSnapshotResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.clientStreaming(
+                request: request,
+                descriptor: Lineage_Api_V1_Cluster.Method.InstallSnapshot.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ReadIndex" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Asks the leader for a read index (Raft ReadIndex): the leader confirms with a heartbeat
+        /// > round that it still leads and answers with its commit index. A member that has applied
+        /// > through that index serves a read that is current as of the request.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Lineage_Api_V1_ReadIndexRequest` message.
+        ///   - serializer: A serializer for `Lineage_Api_V1_ReadIndexRequest` messages.
+        ///   - deserializer: A deserializer for `Lineage_Api_V1_ReadIndexResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func readIndex<Result>(
+            request: GRPCCore.ClientRequest<Lineage_Api_V1_ReadIndexRequest>,
+            serializer: some GRPCCore.MessageSerializer<Lineage_Api_V1_ReadIndexRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Lineage_Api_V1_ReadIndexResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Lineage_Api_V1_ReadIndexResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Lineage_Api_V1_Cluster.Method.ReadIndex.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -501,6 +851,70 @@ extension Lineage_Api_V1_Cluster.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Lineage_Api_V1_ForwardRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Lineage_Api_V1_ForwardResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "InstallSnapshot" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Streams a Raft snapshot from the leader to a member whose next entry was compacted away.
+    /// > The first chunk carries the header (the Raft snapshot message without its data, the total
+    /// > size and its SHA-256); every chunk carries at most 1 MiB of data. The receiver installs the
+    /// > snapshot only once the whole stream arrived and its digest matches; a broken stream changes
+    /// > nothing on the receiver, and the leader sends the snapshot again later.
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `Lineage_Api_V1_SnapshotChunk` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func installSnapshot<Result>(
+        request: GRPCCore.StreamingClientRequest<Lineage_Api_V1_SnapshotChunk>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Lineage_Api_V1_InstallSnapshotResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.installSnapshot(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Lineage_Api_V1_SnapshotChunk>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Lineage_Api_V1_InstallSnapshotResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ReadIndex" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Asks the leader for a read index (Raft ReadIndex): the leader confirms with a heartbeat
+    /// > round that it still leads and answers with its commit index. A member that has applied
+    /// > through that index serves a read that is current as of the request.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Lineage_Api_V1_ReadIndexRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func readIndex<Result>(
+        request: GRPCCore.ClientRequest<Lineage_Api_V1_ReadIndexRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Lineage_Api_V1_ReadIndexResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.readIndex(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Lineage_Api_V1_ReadIndexRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Lineage_Api_V1_ReadIndexResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -572,6 +986,79 @@ extension Lineage_Api_V1_Cluster.ClientProtocol {
             metadata: metadata
         )
         return try await self.forward(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "InstallSnapshot" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Streams a Raft snapshot from the leader to a member whose next entry was compacted away.
+    /// > The first chunk carries the header (the Raft snapshot message without its data, the total
+    /// > size and its SHA-256); every chunk carries at most 1 MiB of data. The receiver installs the
+    /// > snapshot only once the whole stream arrived and its digest matches; a broken stream changes
+    /// > nothing on the receiver, and the leader sends the snapshot again later.
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func installSnapshot<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Lineage_Api_V1_SnapshotChunk>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Lineage_Api_V1_InstallSnapshotResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<Lineage_Api_V1_SnapshotChunk>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.installSnapshot(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ReadIndex" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Asks the leader for a read index (Raft ReadIndex): the leader confirms with a heartbeat
+    /// > round that it still leads and answers with its commit index. A member that has applied
+    /// > through that index serves a read that is current as of the request.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func readIndex<Result>(
+        _ message: Lineage_Api_V1_ReadIndexRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Lineage_Api_V1_ReadIndexResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Lineage_Api_V1_ReadIndexRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.readIndex(
             request: request,
             options: options,
             onResponse: handleResponse
