@@ -28,38 +28,34 @@ struct FaultSuiteTests {
         plan.isolations = 0
         let suite = FaultSuite(executable: try Self.executable("lineage-server"), plan: plan) { print("FaultSuite: \($0)") }
         let result = try await suite.run()
-        // Known, intermittent: a forwarded write retried across a leader change can be
-        // committed twice (the applier does not deduplicate by request ID yet; docs/ha.md).
-        // Every other rule must hold.
-        let duplicates = result.report.violations.filter { $0.rule == .duplicated }.map(\.description)
-        let others = result.violations.filter { !duplicates.contains($0) }
-        #expect(others.isEmpty, "\(others.joined(separator: "\n"))")
-        withKnownIssue("forwarded writes can commit twice across a leader change", isIntermittent: true) {
-            #expect(duplicates.isEmpty, "\(duplicates.joined(separator: "\n"))")
-        }
+        #expect(result.violations.isEmpty, "\(result.violations.joined(separator: "\n"))")
         // The run must have exercised something: acknowledged appends, reads, several terms.
         #expect(result.report.acknowledged > 20, "\(result.report.summary)")
         #expect(result.report.reads > 5, "\(result.report.summary)")
         #expect(result.report.termsWithLeader >= 4, "\(result.report.summary)")
     }
 
-    /// Known server bug found by this scenario: when a leader that was cut off while clients
-    /// wrote to it (so its log holds uncommitted entries of its term) is reconnected, the new
-    /// leader stops answering — no metrics, no Raft messages — and the cluster has no leader
-    /// for good (reproduced 2 of 2 runs on 2026-11-23; docs/ha.md "Fault suite"). Recorded as
-    /// a known issue so the suite runs it without blocking CI. The same scenario also shows a
-    /// forwarded write committed twice across a leader change (no request-ID dedup at apply
-    /// yet): a `duplicated` violation. Intermittent both, so it passes as well; move it back
-    /// into the short form once both are fixed.
+    /// Known server bug found by this scenario under heavy machine load (2 of about 6 runs on
+    /// 2026-11-23, none in 6 runs at moderate load): when a leader that was cut off while clients
+    /// wrote to it is reconnected, a member can stop answering — no metrics, no Raft messages —
+    /// and the cluster does not converge (docs/ha.md "Fault suite"). Only that outcome (no
+    /// convergence or no leader, with the silent node's stacks saved) is a known issue; any
+    /// checker violation fails the test.
     @Test("short form: isolated leader with clients writing to it, then healed")
     func isolatedLeader() async throws {
         let plan = FaultSuite.Plan(leaderKills: 0, isolations: 1, pauses: 0, fullRestarts: 0)
         let suite = FaultSuite(executable: try Self.executable("lineage-server"), plan: plan) { print("FaultSuite: \($0)") }
-        await withKnownIssue("a reconnected ex-leader can wedge the new leader; forwarded writes can commit twice", isIntermittent: true) {
-            let result = try await suite.run()
-            #expect(result.violations.isEmpty, "\(result.violations.joined(separator: "\n"))")
-            #expect(result.report.acknowledged > 2, "\(result.report.summary)")
+        let result: FaultSuite.Result
+        do {
+            result = try await suite.run()
+        } catch let error as HarnessError
+            where error.description.contains("did not converge") || error.description.contains("no single leader")
+        {
+            withKnownIssue("a reconnected ex-leader can leave a member silent", isIntermittent: true) { Issue.record(error) }
+            return
         }
+        #expect(result.violations.isEmpty, "\(result.violations.joined(separator: "\n"))")
+        #expect(result.report.acknowledged > 2, "\(result.report.summary)")
     }
 
     @Test("the proxy cuts a link: a node isolated by it loses leadership and the others elect one")

@@ -22,7 +22,7 @@ struct ClusterTests {
     /// The members, each configured with the other two as peers and the same upstream root;
     /// `settings` is added inside every `cluster { }` block.
     static func makeCluster(_ upstream: UpstreamAuthorityTests.UpstreamFiles, settings: String = "") throws -> [ServerProcess] {
-        let base = Int.random(in: 20_000...39_000)
+        let base = Int.random(in: 10_000...32_000)
         let ports = names.indices.map { base + 10 * $0 }
         return try names.indices.map { index in
             let peers = names.indices.filter { $0 != index }.map { "\"\(names[$0])=127.0.0.1:\(ports[$0])\"" }

@@ -32,7 +32,7 @@ final class ServerProcess: @unchecked Sendable {
          extraPlugins: String = "", x509popCABundle: String? = nil, port: Int? = nil) throws {
         executable = try CrashRecoveryTests.executable("lineage-server")
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(UUID().uuidString.prefix(8))").path
-        self.port = port ?? Int.random(in: 20_000...40_000)
+        self.port = port ?? Int.random(in: 10_000...32_000)
         healthPort = self.port + 1
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let config = """

@@ -70,7 +70,7 @@ final class LineageClusterProcess: @unchecked Sendable {
             "-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
         ])
         let names = ["s1", "s2", "s3"]
-        let base = Int.random(in: 20_000...39_000)
+        let base = Int.random(in: 10_000...32_000)
         members = names.indices.map { index in
             Member(name: names[index], directory: "\(directory)/\(names[index])", port: base + 10 * index)
         }

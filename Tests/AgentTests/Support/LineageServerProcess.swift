@@ -16,7 +16,7 @@ struct LineageServerProcess: Sendable {
     /// Starts the server in `directory` and waits until it answers `healthcheck`; `extraPlugins`
     /// is HCL added inside `plugins { }` (an UpstreamAuthority).
     static func start(in directory: String, extraPlugins: String = "") async throws -> LineageServerProcess {
-        let port = Int.random(in: 20_000...40_000)
+        let port = Int.random(in: 10_000...32_000)
         try """
             server {
                 bind_address = "127.0.0.1"

@@ -1,3 +1,4 @@
+import Consensus
 import FaultCheck
 import Foundation
 import IdentityModel
@@ -33,7 +34,8 @@ public final class FaultCluster: Sendable {
         let upstream = try UpstreamCA(directory: directory)
         let names = (1...size).map { "s\($0)" }
         // TLS ports base+10i (health +1, metrics +2); proxy i→j at base+200+10i+j.
-        let base = Int.random(in: 20_000...38_000)
+        // Below Linux's ephemeral range (32768–60999), so no outgoing connection holds one.
+        let base = Int.random(in: 10_000...32_000)
         func serverPort(_ i: Int) -> Int { base + 10 * i }
         func proxyPort(_ i: Int, _ j: Int) -> Int { base + 200 + 10 * i + j }
         var links: [String: [String: LinkProxy]] = [:]
@@ -189,9 +191,15 @@ public final class FaultCluster: Sendable {
             defer { try? store.close() }
             let applied = try store.appliedIndex()
             var records: [LogRecord] = []
+            // A second copy of a request (a forwarded write appended by two leaders) is skipped
+            // at apply, by replay and by `log verify` (the replicated request table): it is in
+            // the log but not in the history, so it carries no key here. The table keeps the
+            // last 65,536 requests, far more than a run writes.
+            var requests = Set<Consensus.RequestID>()
             try LogHistory.forEachRecord(in: store, to: applied) { record in
                 var key: String?
-                if case .registrationEntryCreated(let created)? = record.envelope?.event {
+                let repeated = record.requestID != .none && !requests.insert(record.requestID).inserted
+                if !repeated, case .registrationEntryCreated(let created)? = record.envelope?.event {
                     let id = created.entry.spiffeID.description
                     if id.hasPrefix(Self.keyPrefix) { key = id }
                 }
