@@ -14,12 +14,16 @@ public struct SPIFFEID: Hashable, Comparable, Sendable, CustomStringConvertible 
     public init(parsing string: String) throws(SPIFFEIDError) {
         if string.isEmpty { throw SPIFFEIDError(.empty, input: string) }
         if string.utf8.count > Limits.spiffeIDBytesMax { throw SPIFFEIDError(.tooLong, input: string) }
-        guard string.hasPrefix(Self.schemePrefix) else { throw SPIFFEIDError(.scheme, input: string) }
-        let rest = string.dropFirst(Self.schemePrefix.count)
-        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
-        let name = rest[rest.startIndex..<slash]
+        // Byte-wise: every character an ID may hold is ASCII, and the log decodes several IDs
+        // per event, so this runs on every signing. Indices stay on ASCII bytes, hence on
+        // character boundaries.
+        let utf8 = string.utf8
+        guard utf8.starts(with: Self.schemePrefix.utf8) else { throw SPIFFEIDError(.scheme, input: string) }
+        let nameStart = utf8.index(utf8.startIndex, offsetBy: Self.schemePrefix.utf8.count)
+        let slash = utf8[nameStart...].firstIndex(of: UInt8(ascii: "/")) ?? utf8.endIndex
+        let name = string[nameStart..<slash]
         try TrustDomain.validate(name: name, input: string)
-        let path = rest[slash...]
+        let path = string[slash...]
         try Self.validate(path: path, input: string)
         self.trustDomain = TrustDomain(validatedName: String(name))
         self.path = String(path)
@@ -77,30 +81,30 @@ public struct SPIFFEID: Hashable, Comparable, Sendable, CustomStringConvertible 
 
     // MARK: - Validation
 
+    /// `path` starts with `/` (or is empty).
     static func validate(path: Substring, input: String) throws(SPIFFEIDError) {
-        if path.isEmpty { return }
         // Walk segment by segment like go-spiffe's validatePath, so that `//` is reported as
-        // an empty segment and a lone trailing `/` as a trailing slash.
-        var segmentStart = path.index(after: path.startIndex)
-        var index = segmentStart
-        while index < path.endIndex {
-            let character = path.utf8[index]
-            if character == UInt8(ascii: "/") {
-                let segment = path[segmentStart..<index]
-                if segment.isEmpty { throw SPIFFEIDError(.emptySegment, input: input) }
-                if segment == "." || segment == ".." { throw SPIFFEIDError(.dotSegment, input: input) }
-                segmentStart = path.index(after: index)
-            } else if !isPathByte(character) {
-                if character == UInt8(ascii: "?") || character == UInt8(ascii: "#") {
-                    throw SPIFFEIDError(.queryOrFragment, input: input)
-                }
+        // an empty segment and a lone trailing `/` as a trailing slash. A segment is checked
+        // when the next `/` (or the end) closes it: `count` bytes, `dots` of them dots.
+        var count = -1  // the leading `/` opens the first segment
+        var dots = 0
+        for byte in path.utf8 {
+            if byte == UInt8(ascii: "/") {
+                if count == 0 { throw SPIFFEIDError(.emptySegment, input: input) }
+                if count > 0 && dots == count && count <= 2 { throw SPIFFEIDError(.dotSegment, input: input) }
+                count = 0
+                dots = 0
+            } else if isPathByte(byte) {
+                count += 1
+                if byte == UInt8(ascii: ".") { dots += 1 }
+            } else if byte == UInt8(ascii: "?") || byte == UInt8(ascii: "#") {
+                throw SPIFFEIDError(.queryOrFragment, input: input)
+            } else {
                 throw SPIFFEIDError(.pathCharacter, input: input)
             }
-            index = path.utf8.index(after: index)
         }
-        let last = path[segmentStart...]
-        if last.isEmpty { throw SPIFFEIDError(.trailingSlash, input: input) }
-        if last == "." || last == ".." { throw SPIFFEIDError(.dotSegment, input: input) }
+        if count == 0 { throw SPIFFEIDError(.trailingSlash, input: input) }
+        if count > 0 && dots == count && count <= 2 { throw SPIFFEIDError(.dotSegment, input: input) }
     }
 
     static func validate(segment: Substring, input: String) throws(SPIFFEIDError) {

@@ -10,6 +10,13 @@ struct RoundTripTests {
         #expect(try EventCodec.decode(EventCodec.encode(envelope)) == envelope)
     }
 
+    @Test("the encoder's checked value is what decoding its bytes gives", arguments: EventKind.allCases)
+    func checkedValue(kind: EventKind) throws {
+        let (bytes, decoded) = try EventCodec.encodeChecked(Fixtures.event(kind))
+        #expect(try EventCodec.decode(bytes) == decoded)
+        #expect(try EventCodec.encode(Fixtures.event(kind)) == bytes)
+    }
+
     @Test("every actor round-trips, including root's UID 0", arguments: [
         Actor.admin(Fixtures.id("spiffe://example.org/admin")),
         .localAdmin(uid: 0),

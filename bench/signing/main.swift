@@ -44,6 +44,14 @@ struct Rate {
     var cpuMicrosecondsEach: Double { cpuSeconds / Double(count) * 1e6 }
 }
 
+func measureSync(_ count: Int, _ body: () throws -> Void) rethrows -> Rate {
+    let clock = ContinuousClock()
+    let cpuStart = processCPUSeconds()
+    let started = clock.now
+    try body()
+    return Rate(count: count, wallSeconds: seconds(clock.now - started), cpuSeconds: processCPUSeconds() - cpuStart)
+}
+
 func measure(_ count: Int, _ body: () async throws -> Void) async rethrows -> Rate {
     let clock = ContinuousClock()
     let cpuStart = processCPUSeconds()
@@ -143,6 +151,84 @@ for _ in 0..<rounds {
     let path = try await pathRate()
     results.append((floor, path))
 }
+
+/// The path's stages one at a time, on one thread, with the values the path computes: where
+/// the CPU of one SVID goes, and what is left for the runtime, the driver and the store.
+func stageCosts(csrs: [[UInt8]]) throws -> [(stage: String, rate: Rate)] {
+    let rounds = 3_000
+    guard let active = ca.x509 else { preconditionFailure("the bench CA has no active authority") }
+    let subject = try SPIFFEID(parsing: "spiffe://example.org/workload")
+    let key = try CSRValidator.subjectPublicKey(fromDER: csrs[0])
+    var random = SystemRandomNumberGenerator()
+    let signed = try CertificateTemplates.signedX509SVID(
+        id: subject, key: key, serialNumber: SerialNumbers.random(using: &random), now: Date(), ttl: 3600,
+        authority: active.authority)
+    func event() throws -> Event {
+        .x509SVIDIssued(X509SVIDIssued(
+            serialNumber: try CertificateSerialNumber(bytes: signed.serialNumber.bytes), spiffeID: subject,
+            entryID: entryID, requestingAgentID: agent, issuer: active.reference,
+            notBefore: Timestamp(date: signed.notValidBefore), notAfter: Timestamp(date: signed.notValidAfter),
+            publicKeySHA256: try IdentityModel.SHA256Digest(bytes: Array(SHA256.hash(data: key.subjectPublicKeyInfoDER))),
+            certificateSHA256: try IdentityModel.SHA256Digest(bytes: Array(SHA256.hash(data: signed.der)))))
+    }
+    let envelope = EventEnvelope(
+        issuedAt: Timestamp(date: Date()), actor: .agent(agent), requestID: RequestID.random(using: &random), event: try event())
+    let encoded = try EventCodec.encode(envelope)
+    let state = log.state
+    var stages: [(String, Rate)] = []
+    stages.append(("authorize (authorizedEntries)", measureSync(rounds) {
+        for _ in 0..<rounds { precondition(state.authorizedEntries(for: agent).contains { $0.id == entryID }) }
+    }))
+    stages.append(("CSR parse + verify", try measureSync(rounds) {
+        for index in 0..<rounds { _ = try CSRValidator.subjectPublicKey(fromDER: csrs[index % csrs.count]) }
+    }))
+    stages.append(("certificate encode + sign", try measureSync(rounds) {
+        for _ in 0..<rounds {
+            _ = try CertificateTemplates.signedX509SVID(
+                id: subject, key: key, serialNumber: SerialNumbers.random(using: &random), now: Date(), ttl: 3600,
+                authority: active.authority)
+        }
+    }))
+    stages.append(("event values (2 SHA-256)", try measureSync(rounds) { for _ in 0..<rounds { _ = try event() } }))
+    stages.append(("event encode", try measureSync(rounds) { for _ in 0..<rounds { _ = try EventCodec.encode(envelope) } }))
+    stages.append(("event decode", try measureSync(rounds) { for _ in 0..<rounds { _ = try EventCodec.decode(encoded) } }))
+    stages.append(("project + table writes", measureSync(rounds) {
+        var projected = state
+        for offset in 0..<rounds {
+            let outcome = Projector.apply(envelope, at: LogIndex(state.appliedIndex.rawValue + UInt64(offset) + 1), to: &projected)
+            _ = Projector.tableWrites(for: outcome.changes, in: projected)
+        }
+    }))
+    return stages
+}
+let stages = try stageCosts(csrs: csrs)
+
+/// The log's part alone: `submit` of an already built X509SVIDIssued event, as many at once as
+/// the path runs (envelope, encode, Raft, driver, apply, LMDB commit + fsync, waking the caller).
+func submitRate() async throws -> Rate {
+    guard let active = ca.x509 else { preconditionFailure("the bench CA has no active authority") }
+    let issued = X509SVIDIssued(
+        serialNumber: try CertificateSerialNumber(bytes: [1, 2, 3]), spiffeID: try SPIFFEID(parsing: "spiffe://example.org/workload"),
+        entryID: entryID, requestingAgentID: agent, issuer: active.reference,
+        notBefore: Timestamp(date: Date()), notAfter: Timestamp(date: Date() + 3600),
+        publicKeySHA256: try IdentityModel.SHA256Digest(bytes: Array(repeating: 1, count: 32)),
+        certificateSHA256: try IdentityModel.SHA256Digest(bytes: Array(repeating: 2, count: 32)))
+    return try await measure(count) {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<concurrency {
+                group.addTask {
+                    var index = worker
+                    while index < count {
+                        try await log.submit(.x509SVIDIssued(issued), by: .agent(agent))
+                        index += concurrency
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+}
+let submitOnly = try await submitRate()
 runner.cancel()
 _ = try? await runner.value
 
@@ -158,3 +244,14 @@ for (round, result) in results.enumerated() {
         + "| \(Int(result.path.cpuMicrosecondsEach.rounded())) | \(Int(result.path.perCPUSecond)) "
         + "| \(percent(result.path.perCPUSecond / floorPerCore)) | \(percent(result.path.perWallSecond / floorPerCore)) |")
 }
+
+let pathMicroseconds = results.map(\.path.cpuMicrosecondsEach).reduce(0, +) / Double(results.count)
+print("\nOne SVID's CPU by stage (one thread, \(stages.first?.rate.count ?? 0) each; path = mean of the rounds above):\n")
+print("| stage | CPU µs | share of path |")
+print("|---|---:|---:|")
+for (stage, rate) in stages {
+    print("| \(stage) | \(String(format: "%.1f", rate.cpuMicrosecondsEach)) | \(percent(rate.cpuMicrosecondsEach / pathMicroseconds)) |")
+}
+print("| log submit alone (\(concurrency) at once; includes encode + decode above) | \(String(format: "%.1f", submitOnly.cpuMicrosecondsEach)) | \(percent(submitOnly.cpuMicrosecondsEach / pathMicroseconds)) |")
+let staged = stages.map(\.rate.cpuMicrosecondsEach).reduce(0, +)
+print("| rest: runtime, Raft, driver, LMDB commit + fsync, request table | \(String(format: "%.1f", pathMicroseconds - staged)) | \(percent((pathMicroseconds - staged) / pathMicroseconds)) |")

@@ -25,9 +25,16 @@ public enum EventCodec {
 
     /// The record bytes for `envelope`, after checking it decodes back under the same rules.
     public static func encode(_ envelope: EventEnvelope) throws(EventCodecError) -> [UInt8] {
+        try encodeChecked(envelope).bytes
+    }
+
+    /// The record bytes for `envelope`, and the envelope the reader's validation made of the
+    /// record: the value `decode(bytes)` returns, so a proposer can hand it to its own apply
+    /// instead of decoding the bytes it just wrote.
+    public static func encodeChecked(_ envelope: EventEnvelope) throws(EventCodecError) -> (bytes: [UInt8], decoded: EventEnvelope) {
         let record = makeRecord(envelope)
         // The paired check: what we write must pass the reader's validation.
-        _ = try readRecord(record)
+        let decoded = try readRecord(record)
         let bytes: [UInt8]
         do {
             bytes = try record.serializedBytes()
@@ -37,7 +44,7 @@ public enum EventCodec {
         if bytes.count > Limits.eventBytesMax {
             throw .inputTooLarge(bytes: bytes.count, maxBytes: Limits.eventBytesMax)
         }
-        return bytes
+        return (bytes, decoded)
     }
 
     /// Decodes and validates one record.

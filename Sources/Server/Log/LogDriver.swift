@@ -302,6 +302,14 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
     /// Runs until cancelled or until the store fails; pending proposals then fail with
     /// `stopped` (never acknowledged, so nothing acknowledged is lost).
     public func run() async throws {
+        // The loop and its ticker run on a thread of their own: the commit's fsync blocks it,
+        // not a thread of the shared pool (`DedicatedThreadExecutor`).
+        let executor = DedicatedThreadExecutor(name: "lineage-log-driver")
+        defer { executor.stop() }
+        try await withTaskExecutorPreference(executor) { try await self.runLoop() }
+    }
+
+    private func runLoop() async throws {
         guard var owned = core.withLock({ core -> Core? in defer { core = nil }; return core }) else {
             preconditionFailure("LogDriver.run() may be called only once")
         }

@@ -25,15 +25,22 @@ public struct ProjectionApplier: LogApplier {
     public private(set) var requests: RecentRequests
     private let view: IdentityStateView
     private let feed: ChangeFeed?
+    /// This server's own proposals, decoded already (nil: every entry is decoded here).
+    private let proposals: DecodedProposals?
     private var unpublished: [(revision: Revision, changes: [Change])] = []
 
     /// `state` must be what the store's tables hold (`load(from:)`); `view` and `feed` are told
     /// of every change made durable from then on.
     public init(state: IdentityState, requests: RecentRequests = RecentRequests(), view: IdentityStateView, feed: ChangeFeed? = nil) {
+        self.init(state: state, requests: requests, view: view, feed: feed, proposals: nil)
+    }
+
+    init(state: IdentityState, requests: RecentRequests, view: IdentityStateView, feed: ChangeFeed?, proposals: DecodedProposals?) {
         self.state = state
         self.requests = requests
         self.view = view
         self.feed = feed
+        self.proposals = proposals
         view.publish(state)
     }
 
@@ -45,10 +52,14 @@ public struct ProjectionApplier: LogApplier {
             return (RecentRequests.outcome(first), Projector.tableWrites(for: [], in: state).map(ProjectionWrite.init))
         }
         let envelope: EventEnvelope
-        do {
-            envelope = try EventCodec.decode(data)
-        } catch {
-            throw UndecodableEntry(index: index, reason: "\(error)")
+        if let decoded = proposals?.take(requestID) {
+            envelope = decoded
+        } else {
+            do {
+                envelope = try EventCodec.decode(data)
+            } catch {
+                throw UndecodableEntry(index: index, reason: "\(error)")
+            }
         }
         let outcome = Projector.apply(envelope, at: LogIndex(index), to: &state)
         let changes = outcome.changes

@@ -18,6 +18,8 @@ public final class IdentityLog: Sendable {
     /// Each decision committed through `submit` gets a line (`DecisionLog`).
     public let logger: Logger
     private let driver: LogDriver<ProjectionApplier>
+    /// What `submit` proposed, decoded already, for this server's apply (`DecodedProposals`).
+    private let proposals = DecodedProposals()
     /// How this server reaches the others; nil for a single server.
     public let replication: Replication?
     /// Only the driver touches the store while it runs; `run()` closes it after the driver has
@@ -113,7 +115,8 @@ public final class IdentityLog: Sendable {
             learn = { registry.learn($0) }
         }
         self.driver = try LogDriver(
-            store: store, applier: ProjectionApplier(state: state, requests: requests, view: view, feed: feed), settings: settings,
+            store: store, applier: ProjectionApplier(state: state, requests: requests, view: view, feed: feed, proposals: proposals),
+            settings: settings,
             send: send, onConfigurationEntries: learn)
     }
 
@@ -221,7 +224,13 @@ public final class IdentityLog: Sendable {
         let envelope = EventEnvelope(
             issuedAt: Timestamp(date: time), actor: actor, requestID: RequestID.random(using: &random), event: event)
         let started = ContinuousClock.now
-        let applied = try await append(try EventCodec.encode(envelope))
+        let (data, decoded) = try EventCodec.encodeChecked(envelope)
+        // One request ID for every attempt: a leader still holding the entry uncommitted does
+        // not append it again, and whichever copy applies first answers.
+        let requestID = driver.newRequestID()
+        proposals.hold(decoded, for: requestID)
+        defer { proposals.drop(requestID) }
+        let applied = try await append(data, requestID: requestID)
         metrics.commitLatency(ContinuousClock.now - started)
         switch applied.outcome {
         case .applied(let changes):
@@ -243,11 +252,8 @@ extension IdentityLog {
     /// server has applied it too (so a read here right after sees it), with the outcome this
     /// server's own apply computed — the same one the leader's did, as apply is deterministic.
     /// While there is no leader (an election), it retries for `Limits.leaderWait`.
-    private func append(_ data: [UInt8]) async throws -> LogDriver<ProjectionApplier>.Applied {
-        guard let replication else { return try await driver.propose(data) }
-        // One request ID for every attempt: a leader still holding the entry uncommitted does
-        // not append it again, and whichever copy applies first answers.
-        let requestID = driver.newRequestID()
+    private func append(_ data: [UInt8], requestID: Consensus.RequestID) async throws -> LogDriver<ProjectionApplier>.Applied {
+        guard let replication else { return try await driver.propose(data, requestID: requestID) }
         let deadline = ContinuousClock.now + Limits.leaderWait
         var delay = Duration.milliseconds(20)
         var lastProblem = "no leader is known"
