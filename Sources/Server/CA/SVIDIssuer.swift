@@ -88,7 +88,7 @@ public struct SVIDIssuer: Sendable {
 
     func issueX509(key: SubjectPublicKey, for subject: Subject, actor: Actor, now: Date = Date()) async throws -> IssuedX509 {
         guard let active = ca.x509 else { throw IssueError(description: "this server has no active X.509 authority") }
-        var random = SystemRandomNumberGenerator()
+        var random = PooledRandom()
         let signed = try CertificateTemplates.signedX509SVID(
             id: subject.id, key: key, dnsNames: subject.dnsNames,
             serialNumber: SerialNumbers.random(using: &random), now: now,

@@ -220,7 +220,7 @@ public final class IdentityLog: Sendable {
     /// once it is committed, durable and applied. Throws `Rejected` when the projector refused it.
     @discardableResult
     public func submit(_ event: Event, by actor: Actor, at time: Date = Date()) async throws -> (index: UInt64, changes: [Change]) {
-        var random = SystemRandomNumberGenerator()
+        var random = PooledRandom()
         let envelope = EventEnvelope(
             issuedAt: Timestamp(date: time), actor: actor, requestID: RequestID.random(using: &random), event: event)
         let started = ContinuousClock.now
