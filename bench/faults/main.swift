@@ -128,9 +128,7 @@ case "suite":
     let which = arguments.dropFirst().first ?? "long"
     var plan: FaultSuite.Plan = which == "short" ? .short : .long
     if let kills = Int(which) { plan.leaderKills = kills }
-    // The isolation scenario wedges the cluster today (docs/ha.md, "Fault suite").
     if arguments.contains("--skip-isolation") { plan.isolations = 0 }
-    // So does, at times, a paused leader (same section).
     if arguments.contains("--skip-pause") { plan.pauses = 0 }
     // Explicit counts for focused runs, e.g. `suite 0 --isolations 30 --pauses 0 --restarts 0`.
     func count(_ flag: String) -> Int? {
