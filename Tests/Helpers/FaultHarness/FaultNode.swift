@@ -178,11 +178,13 @@ public final class FaultNode: Sendable {
     }()
 
     /// Sends `signal` and reaps the process (SIGCONT first if it is stopped, so SIGTERM works).
-    public func kill(_ signal: Int32 = SIGKILL) async {
-        guard let pid = process.withLock({ state -> pid_t? in defer { state = nil }; return state?.pid }) else { return }
+    /// Returns how the process ended ("exit 0", "signal 9", …), or nil when it was not running.
+    @discardableResult
+    public func kill(_ signal: Int32 = SIGKILL) async -> String? {
+        guard let pid = process.withLock({ state -> pid_t? in defer { state = nil }; return state?.pid }) else { return nil }
         Glibc.kill(pid, signal)
         if signal != SIGKILL { Glibc.kill(pid, SIGCONT) }
-        await Self.reap(pid, escalateAfter: .seconds(5))
+        return await Self.reap(pid, escalateAfter: .seconds(5))
     }
 
     /// SIGSTOP: the process keeps its sockets but runs no code (a long GC or VM pause).
@@ -204,20 +206,25 @@ public final class FaultNode: Sendable {
 
     /// Waits for `pid` to exit on a GCD thread (never on the few cooperative threads), sending
     /// SIGKILL if it has not after `escalateAfter`.
-    static func reap(_ pid: pid_t, escalateAfter: Duration) async {
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+    static func reap(_ pid: pid_t, escalateAfter: Duration) async -> String {
+        await withCheckedContinuation { (done: CheckedContinuation<String, Never>) in
             DispatchQueue.global().async {
                 let deadline = ContinuousClock.now + escalateAfter
                 var status: Int32 = 0
+                var escalated = false
                 while waitpid(pid, &status, WNOHANG) == 0 {
                     if ContinuousClock.now > deadline {
                         Glibc.kill(pid, SIGKILL)
                         waitpid(pid, &status, 0)
+                        escalated = true
                         break
                     }
                     usleep(2_000)
                 }
-                done.resume()
+                // The wait status, decoded by hand (WIFEXITED and friends are macros).
+                let signal = status & 0x7f
+                let ended = signal == 0 ? "exit \((status >> 8) & 0xff)" : "signal \(signal)"
+                done.resume(returning: escalated ? "no exit within \(escalateAfter), then SIGKILL" : ended)
             }
         }
     }

@@ -62,6 +62,8 @@ public struct FaultSuite: Sendable {
         /// Streamed snapshots the cut-off followers installed (the catch-up scenario needs ≥ 1 each).
         public var snapshotsInstalled = 0
         public var membersJoined = 0
+        /// Servers that did not exit 0 on the final SIGTERM (e.g. a crash while stopping).
+        public var uncleanStops: [String] = []
 
         public var violations: [String] { report.violations.map(\.description) + minorityAcknowledgements }
     }
@@ -219,7 +221,12 @@ public struct FaultSuite: Sendable {
         try await cluster.waitForConvergence(within: .seconds(60))
         note("workload stopped, cluster converged")
         // The logs are read from the data directories with the servers stopped: nothing moves.
-        for node in cluster.nodes { await node.kill(SIGTERM) }
+        // A graceful stop must end with exit 0; anything else (a crash while stopping) is kept.
+        var unclean: [String] = []
+        for node in cluster.nodes {
+            if let ended = await node.kill(SIGTERM), ended != "exit 0" { unclean.append("\(node.name) stopped by SIGTERM: \(ended)") }
+        }
+        for line in unclean { note(line) }
         let logs = try cluster.finalLogs()
         let history = workload.history
         let report = Checker().check(history: history, logs: logs, leaders: cluster.leaderSamples)
@@ -227,7 +234,7 @@ public struct FaultSuite: Sendable {
         note(report.summary)
         return Result(
             report: report, minorityAcknowledgements: minority, elapsed: ContinuousClock.now - started, timeline: timeline,
-            snapshotsInstalled: snapshotsInstalled, membersJoined: membersJoined)
+            snapshotsInstalled: snapshotsInstalled, membersJoined: membersJoined, uncleanStops: unclean)
     }
 }
 
