@@ -11,9 +11,10 @@
 //       proxies (in pass mode); the default dials peers directly.
 //   lineage-bench-faults suite [short|long|KILLS] [--skip-isolation] [--skip-pause]
 //       The fault suite (FaultSuite in Tests/Helpers/FaultHarness): long = 100 leader kills,
-//       5 isolations, 5 pauses, 3 follower catch-ups by snapshot, 2 membership changes (join and
+//       20 leader stops (SIGTERM under load), 5 isolations, 5 pauses, 3 follower catch-ups by snapshot, 2 membership changes (join and
 //       leave of a fourth server), 3 full restarts, every log compacted every 200 entries.
 //       Exits 1 on any violation. --isolations N, --pauses N, --restarts N, --catchups N,
+//       --stops N (SIGTERM of the leader under load; must exit 0),
 //       --memberships N, --snapshot-interval N set those (for focused runs).
 //
 // Build both products in the same configuration, e.g.
@@ -116,7 +117,8 @@ func suite(_ plan: FaultSuite.Plan) async throws -> Int32 {
     say("elapsed \(milliseconds(result.elapsed)); \(result.report.summary); streamed snapshots installed by cut-off followers: "
         + "\(result.snapshotsInstalled); members joined and removed: \(result.membersJoined)")
     for violation in result.violations { say("  \(violation)") }
-    return result.violations.isEmpty ? 0 : 1
+    for stop in result.uncleanStops { say("  unclean stop: \(stop)") }
+    return result.violations.isEmpty && result.uncleanStops.isEmpty ? 0 : 1
 }
 
 let status: Int32
@@ -138,13 +140,14 @@ case "suite":
     if let n = count("--isolations") { plan.isolations = n }
     if let n = count("--pauses") { plan.pauses = n }
     if let n = count("--restarts") { plan.fullRestarts = n }
+    if let n = count("--stops") { plan.leaderStops = n }
     if let n = count("--catchups") { plan.followerCatchUps = n }
     if let n = count("--memberships") { plan.membershipChanges = n }
     if let n = count("--snapshot-interval") { plan.snapshotIntervalEntries = n }
     status = try await suite(plan)
 default:
     say("usage: lineage-bench-faults failover [KILLS] [--proxied] | suite [short|long|KILLS] [--skip-isolation] [--skip-pause] "
-        + "[--isolations N] [--pauses N] [--restarts N] [--catchups N] [--memberships N] [--snapshot-interval N]")
+        + "[--isolations N] [--pauses N] [--restarts N] [--stops N] [--catchups N] [--memberships N] [--snapshot-interval N]")
     status = 2
 }
 exit(status)

@@ -18,6 +18,9 @@ public struct FaultSuite: Sendable {
         public var pauses: Int
         /// Every node SIGKILLed at once, then all restarted.
         public var fullRestarts: Int
+        /// SIGTERM of the leader while the clients write: it must stop gracefully (exit 0);
+        /// then it restarts.
+        public var leaderStops: Int
         /// A follower cut off until the leader has compacted its log past the follower's last
         /// entry, then healed: it must catch up by installing a streamed snapshot.
         public var followerCatchUps: Int
@@ -33,15 +36,16 @@ public struct FaultSuite: Sendable {
 
         public static let short = Plan(
             leaderKills: 3, isolations: 1, pauses: 1, fullRestarts: 1, followerCatchUps: 1, membershipChanges: 1,
-            snapshotIntervalEntries: 50)
+            snapshotIntervalEntries: 50, leaderStops: 2)
         public static let long = Plan(
             leaderKills: 100, isolations: 5, pauses: 5, fullRestarts: 3, followerCatchUps: 3, membershipChanges: 2,
-            snapshotIntervalEntries: 200)
+            snapshotIntervalEntries: 200, leaderStops: 20)
 
         public init(
             leaderKills: Int, isolations: Int, pauses: Int, fullRestarts: Int, followerCatchUps: Int = 0, membershipChanges: Int = 0,
-            snapshotIntervalEntries: Int? = nil
+            snapshotIntervalEntries: Int? = nil, leaderStops: Int = 0
         ) {
+            self.leaderStops = leaderStops
             self.leaderKills = leaderKills
             self.isolations = isolations
             self.pauses = pauses
@@ -113,6 +117,7 @@ public struct FaultSuite: Sendable {
         let workload = Workload(cluster: cluster)
         workload.start(appenders: plan.appenders, readers: plan.readers)
         var windows: [CutOff] = []
+        var unclean: [String] = []
 
         for kill in 0..<plan.leaderKills {
             let leader = try await cluster.waitForLeader(within: .seconds(30))
@@ -121,6 +126,16 @@ public struct FaultSuite: Sendable {
             let survivors = cluster.nodes.filter { $0 !== leader }
             let next = try await cluster.waitForLeader(among: survivors, within: .seconds(30))
             note("kill \(kill + 1)/\(plan.leaderKills): SIGKILL \(leader.name), new leader \(next.name)")
+            try leader.launch()
+        }
+
+        for round in 0..<plan.leaderStops {
+            let leader = try await cluster.waitForLeader(within: .seconds(30))
+            try await Task.sleep(for: .milliseconds(300))
+            let ended = await leader.kill(SIGTERM) ?? "not running"
+            if ended != "exit 0" { unclean.append("\(leader.name) stopped by SIGTERM as leader under load: \(ended)") }
+            let next = try await cluster.waitForLeader(among: cluster.nodes.filter { $0 !== leader }, within: .seconds(30))
+            note("stop \(round + 1)/\(plan.leaderStops): SIGTERM \(leader.name) (\(ended)), new leader \(next.name)")
             try leader.launch()
         }
 
@@ -222,7 +237,6 @@ public struct FaultSuite: Sendable {
         note("workload stopped, cluster converged")
         // The logs are read from the data directories with the servers stopped: nothing moves.
         // A graceful stop must end with exit 0; anything else (a crash while stopping) is kept.
-        var unclean: [String] = []
         for node in cluster.nodes {
             if let ended = await node.kill(SIGTERM), ended != "exit 0" { unclean.append("\(node.name) stopped by SIGTERM: \(ended)") }
         }
