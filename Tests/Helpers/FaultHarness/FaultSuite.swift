@@ -231,7 +231,8 @@ public struct FaultSuite: Sendable {
             note("full restart \(round + 1)/\(plan.fullRestarts): all SIGKILLed and restarted; leader \(leader.name)")
         }
 
-        await workload.stop()
+        let stuck = await workload.stop()
+        if stuck > 0 { note("\(stuck) client call(s) had not returned \(workload.callTimeout) + 10 s after the stop; recorded as indeterminate") }
         cluster.healAll()
         try await cluster.waitForConvergence(within: .seconds(60))
         note("workload stopped, cluster converged")
