@@ -439,7 +439,7 @@ let package = Package(
         .target(
             name: "FaultHarness",
             dependencies: [
-                "FaultCheck", "Consensus", "Server", "LogStore", "IdentityModel", "SPIFFE", "Wire",
+                "FaultCheck", "Consensus", "Server", "LogStore", "IdentityModel", "Projections", "SPIFFE", "Wire",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -30,7 +30,7 @@ public struct Checker: Sendable {
 
     public struct Violation: Sendable, Hashable, CustomStringConvertible {
         public enum Rule: String, Sendable, Hashable, CaseIterable {
-            case logsDiverge, logNotContiguous, acknowledgedLost, duplicated, failedPresent, phantom
+            case logsDiverge, logNotContiguous, acknowledgedLost, duplicated, failedPresent, phantom, stateMismatch
             case realTimeOrder, readNotPrefix, readMissesAcknowledged, streamNotPrefix, twoLeadersInTerm, minorityAcknowledged
         }
 
@@ -74,15 +74,33 @@ public struct Checker: Sendable {
         }
 
         checkLogs(logs, report)
-        // The reference log: the longest one (they agree where they overlap, checked above).
-        let reference = logs.max { $0.records.last?.index ?? 0 < $1.records.last?.index ?? 0 }
+        // The reference log: every index a current member still holds (they agree where they
+        // overlap, checked above). Compacted members leave a gap at the front only: the least
+        // compacted log covers everything from its first index on (the members have converged).
+        // A removed member's log stops early, so it could leave a hole after its end.
+        var merged: [UInt64: LogRecord] = [:]
+        for log in logs where !log.retired {
+            for record in log.records where merged[record.index] == nil { merged[record.index] = record }
+        }
+        let referenceRecords = merged.keys.sorted().map { merged[$0]! }
         var position: [String: UInt64] = [:]
         var keyOrder: [String] = []
-        for record in reference?.records ?? [] {
+        for record in referenceRecords {
             guard let key = record.key else { continue }
             if position[key] == nil {
                 position[key] = record.index
                 keyOrder.append(key)
+            }
+        }
+        // Keys no log holds any more but a compacted server's state does: they precede every
+        // key of the reference log, in an order no longer known. Position 0 stands for "before
+        // all of them", which is all the order checks below need.
+        var compactedKeys = Set<String>()
+        for log in logs where log.compactedThrough > 0 && !log.retired {
+            precondition(log.state != nil, "\(log.server)'s log is compacted: its state's keys are needed")
+            for key in log.state! where position[key] == nil && !compactedKeys.contains(key) {
+                compactedKeys.insert(key)
+                position[key] = 0
             }
         }
 
@@ -105,6 +123,25 @@ public struct Checker: Sendable {
         for log in logs {
             var occurrences: [String: Int] = [:]
             for record in log.records { if let key = record.key { occurrences[key, default: 0] += 1 } }
+            if let state = log.state {
+                var held: [String: Int] = [:]
+                for key in state { held[key, default: 0] += 1 }
+                // The state holds what the log applied: every key of the log's records, and
+                // nothing a non-compacted log lacks.
+                for key in occurrences.keys.sorted() where held[key] == nil {
+                    report(.stateMismatch, "\(key) is in \(log.server)'s log but not in its state")
+                }
+                if log.compactedThrough == 0 {
+                    for key in held.keys.sorted() where occurrences[key] == nil {
+                        report(.stateMismatch, "\(key) is in \(log.server)'s state but not in its (uncompacted) log")
+                    }
+                }
+                for (key, count) in held.sorted(by: { $0.key < $1.key }) where count > 1 {
+                    report(.duplicated, "\(key) is \(count) times in \(log.server)'s state")
+                }
+                // The compacted prefix is known through the state only.
+                for (key, count) in held where occurrences[key] == nil { occurrences[key] = count }
+            }
             for (key, count) in occurrences.sorted(by: { $0.key < $1.key }) {
                 if count > 1 { report(.duplicated, "\(key) appears \(count) times in \(log.server)'s log") }
                 guard let operation = written[key] else {
@@ -115,17 +152,19 @@ public struct Checker: Sendable {
                     report(.failedPresent, "\(key) failed definitely at \(operation.server) but is in \(log.server)'s log")
                 }
             }
+            // A removed member stopped receiving entries: it is checked for agreement only.
+            guard !log.retired else { continue }
             for operation in appends where operation.outcome == .ok && occurrences[operation.key!] == nil {
                 report(.acknowledgedLost, "\(operation.key!) was acknowledged by \(operation.server) but is not in \(log.server)'s log")
             }
         }
 
         checkRealTimeOrder(appends, position, report)
-        checkReads(history, appends, position, keyOrder, report)
+        checkReads(history, appends, position, keyOrder, compactedKeys, report)
         counts.reads = history.count { $0.kind == .read && $0.outcome == .ok }
         counts.streams = history.count { $0.kind == .stream }
         counts.termsWithLeader = checkLeaders(leaders, report)
-        counts.logLength = reference?.records.count ?? 0
+        counts.logLength = Int(referenceRecords.last?.index ?? 0)
         for (rule, count) in perRule.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where count > Self.detailsPerRuleMax {
             violations.append(Violation(rule: rule, detail: "… \(count - Self.detailsPerRuleMax) more of this rule"))
         }
@@ -197,7 +236,7 @@ public struct Checker: Sendable {
 
     private func checkReads(
         _ history: [ClientOperation], _ appends: [ClientOperation], _ position: [String: UInt64], _ keyOrder: [String],
-        _ report: (Violation.Rule, @autoclosure () -> String) -> Void
+        _ compactedKeys: Set<String>, _ report: (Violation.Rule, @autoclosure () -> String) -> Void
     ) {
         // rank: a key's place among the suite's keys in the reference log.
         var rank: [String: Int] = [:]
@@ -206,16 +245,17 @@ public struct Checker: Sendable {
         for read in history where read.kind == .read && read.outcome == .ok {
             let seen = Set(read.observed)
             var highest = -1
-            for key in seen {
+            for key in seen where !compactedKeys.contains(key) {
                 guard let place = rank[key] else {
                     report(.readNotPrefix, "a read at \(read.server) saw \(key), which the final log does not hold")
                     continue
                 }
                 highest = max(highest, place)
             }
-            // A prefix: every key up to the highest one seen.
+            // A prefix: every key up to the highest one seen, and so every compacted key (those
+            // precede the log's; among themselves their order is no longer known).
             if highest >= 0 {
-                let missing = keyOrder[0...highest].filter { !seen.contains($0) }
+                let missing = compactedKeys.filter { !seen.contains($0) }.sorted() + keyOrder[0...highest].filter { !seen.contains($0) }
                 if !missing.isEmpty {
                     report(.readNotPrefix, """
                         a read at \(read.server) saw \(keyOrder[highest]) but not the earlier \(missing.count) key(s) \
@@ -233,9 +273,19 @@ public struct Checker: Sendable {
             }
         }
         for stream in history where stream.kind == .stream {
-            for (offset, key) in stream.observed.enumerated() where offset >= keyOrder.count || keyOrder[offset] != key {
+            // Compacted keys come first, in an order no longer known; then the log's, in order.
+            let head = stream.observed.prefix { compactedKeys.contains($0) }
+            let rest = stream.observed.dropFirst(head.count)
+            if Set(head).count != head.count || !rest.isEmpty && head.count != compactedKeys.count {
                 report(.streamNotPrefix, """
-                    a stream from \(stream.server) delivered \(key) as key #\(offset + 1); the log has \
+                    a stream from \(stream.server) delivered \(head.count) key(s) of the compacted prefix \
+                    (\(Set(head).count) distinct) of \(compactedKeys.count) before the log's
+                    """)
+                continue
+            }
+            for (offset, key) in rest.enumerated() where offset >= keyOrder.count || keyOrder[offset] != key {
+                report(.streamNotPrefix, """
+                    a stream from \(stream.server) delivered \(key) as key #\(head.count + offset + 1); the log has \
                     \(offset < keyOrder.count ? keyOrder[offset] : "nothing") there
                     """)
                 break

@@ -73,14 +73,26 @@ public struct LogRecord: Sendable, Hashable {
 }
 
 /// A server's log through its applied (so committed) index, in index order. It may begin after
-/// index 1 when the server compacted its log into a snapshot.
+/// index 1 when the server compacted its log into a snapshot; then `state` must be given.
 public struct ServerLog: Sendable, Hashable {
     public var server: String
     public var records: [LogRecord]
+    /// The keys the server's applied state holds (one per registration entry, so a key twice
+    /// is a duplicate), through the same index as `records`. Required when the log was
+    /// compacted: the compacted prefix is known only through the state it left.
+    public var state: [String]?
+    /// A member removed from the cluster: its log must agree with the others where they
+    /// overlap, but it stopped receiving entries, so it need not hold every acknowledged one.
+    public var retired: Bool
+    /// The index the log was compacted through (0: never); `records` begin after it.
+    public var compactedThrough: UInt64
 
-    public init(server: String, records: [LogRecord]) {
+    public init(server: String, records: [LogRecord], compactedThrough: UInt64 = 0, state: [String]? = nil, retired: Bool = false) {
         self.server = server
         self.records = records
+        self.compactedThrough = compactedThrough
+        self.state = state
+        self.retired = retired
     }
 }
 

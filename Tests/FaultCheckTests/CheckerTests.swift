@@ -123,4 +123,53 @@ struct CheckerTests {
         #expect(found.map(\.detail) == ["b was acknowledged by s1 while it was cut off"])
         #expect(found.allSatisfy { $0.rule == .minorityAcknowledged })
     }
+
+    /// `keys` from index `first` on, the log compacted before it, with `state` as its state.
+    static func compacted(_ server: String, from first: UInt64, _ keys: [String?], state: [String], retired: Bool = false) -> ServerLog {
+        ServerLog(
+            server: server, records: keys.enumerated().map { LogRecord(index: first + UInt64($0.offset), term: 1, key: $0.element) },
+            compactedThrough: first - 1, state: state, retired: retired)
+    }
+
+    @Test("compacted logs: the state stands for the dropped prefix, and is checked against the log")
+    func compactedLogs() {
+        // s1 compacted through 2 (a is in its state only), s2 through 3, s3 not at all.
+        let logs = [
+            Self.compacted("s1", from: 3, ["b", "c"], state: ["a", "b", "c"]),
+            Self.compacted("s2", from: 4, ["c"], state: ["a", "b", "c"]),
+            ServerLog(server: "s3", records: Self.log("s3", [nil, "a", "b", "c"]).records, state: ["a", "b", "c"]),
+        ]
+        #expect(rules(Self.history, logs).isEmpty)
+        // Every log compacted past a and b: both are known through the states only.
+        let allCompacted = ["s1", "s2", "s3"].map { Self.compacted($0, from: 4, ["c"], state: ["a", "b", "c"]) }
+        #expect(rules(Self.history, allCompacted).isEmpty)
+        // An acknowledged append in neither the log nor the state is lost.
+        #expect(rules(Self.history, [Self.compacted("s1", from: 3, ["b", "c"], state: ["b", "c"])]).contains(.acknowledgedLost))
+        // Twice in a state is a duplicate.
+        #expect(rules(Self.history, [Self.compacted("s1", from: 4, ["c"], state: ["a", "a", "b", "c"])]) == [.duplicated])
+        // A state that lacks a key its log applied, or (uncompacted) holds one its log lacks.
+        #expect(rules(Self.history, [Self.compacted("s1", from: 3, ["b", "c"], state: ["a", "b"])]) == [.stateMismatch])
+        #expect(rules(Self.history, [ServerLog(server: "s1", records: Self.log("s1", [nil, "a", "b"]).records, state: ["a", "b", "c"])])
+            == [.stateMismatch])
+        // A read that saw a logged key must also have seen every compacted one.
+        #expect(rules(Self.history + [Self.read(["c"], 35, server: "s2")], allCompacted) == [.readNotPrefix])
+        // Real-time order still binds a compacted key: b (compacted) invoked after e was
+        // acknowledged, e at index 4, is out of order.
+        let late = [Self.append("a", 0, 10), Self.append("e", 11, 12), Self.append("b", 20, 30)]
+        let order = ["s1", "s2"].map { Self.compacted($0, from: 3, ["e"], state: ["a", "b", "e"]) }
+        #expect(rules(late, order) == [.realTimeOrder])
+    }
+
+    @Test("a removed member's log need only agree with the others")
+    func retiredMember() {
+        let logs = Self.goodLogs + [Self.compacted("j1", from: 2, ["a"], state: ["a"], retired: true)]
+        #expect(rules(Self.history, logs).isEmpty)
+        // Its log, ending early, gives no positions: with the members compacted past a and b,
+        // j1's "a at index 2" must not make b (compacted, so "before index 4") look out of order.
+        let compactedMembers = ["s1", "s2", "s3"].map { Self.compacted($0, from: 4, ["c"], state: ["a", "b", "c"]) }
+        #expect(rules(Self.history, compactedMembers + [Self.compacted("j1", from: 2, ["a"], state: ["a"], retired: true)]).isEmpty)
+        // It must still agree where it overlaps.
+        let diverging = Self.goodLogs + [Self.compacted("j1", from: 2, ["b"], state: ["b"], retired: true)]
+        #expect(rules(Self.history, diverging).contains(.logsDiverge))
+    }
 }

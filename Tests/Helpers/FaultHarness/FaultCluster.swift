@@ -5,6 +5,7 @@ import IdentityModel
 import LogStore
 import NIOCore
 import NIOPosix
+import Projections
 import Server
 import SPIFFE
 import Synchronization
@@ -13,29 +14,44 @@ import Synchronization
 /// through `LinkProxy`s (one per directed link: node A's config names node B at the proxy
 /// A→B), plus what the checker needs from it: leadership samples and the final logs.
 public final class FaultCluster: Sendable {
-    public let nodes: [FaultNode]
-    /// `links[from][to]`: what `from` dials to reach `to`.
+    /// The members now: the bootstrap nodes, plus one that joined, minus one that left.
+    public var nodes: [FaultNode] { members.withLock { $0.current } }
+    /// `links[from][to]`: what `from` dials to reach `to` (bootstrap nodes only; a joined
+    /// node dials and is dialled at the addresses in the member registry, unproxied).
     public let links: [String: [String: LinkProxy]]
     public let directory: String
     public let clock: RunClock
     private let samples = Mutex<[LeaderObservation]>([])
     private let sampler = Mutex<Task<Void, Never>?>(nil)
+    /// `retired`: removed from the cluster; their logs are checked for agreement only.
+    private let members: Mutex<(current: [FaultNode], retired: [FaultNode])>
+    private let executable: String
+    private let upstream: UpstreamCA
+    private let basePort: Int
+    public let snapshotIntervalEntries: Int?
 
     /// Prefix of every SPIFFE ID the suite's clients register; other log records are not theirs.
     public static let keyPrefix = "spiffe://example.org/fault/"
 
     /// `executable`: the lineage-server binary. `proxied`: false dials peers directly (for
     /// measuring what the proxies cost).
-    public init(size: Int = 3, executable: String, clock: RunClock, proxied: Bool = true) throws {
+    /// `snapshotIntervalEntries`: every node compacts its log every that many entries (nil:
+    /// the server's default, so never in a run of this length).
+    public init(size: Int = 3, executable: String, clock: RunClock, proxied: Bool = true, snapshotIntervalEntries: Int? = nil) throws {
         self.clock = clock
+        self.executable = executable
+        self.snapshotIntervalEntries = snapshotIntervalEntries
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("faults-\(UUID().uuidString.prefix(8))").path
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let upstream = try UpstreamCA(directory: directory)
+        self.upstream = upstream
         let names = (1...size).map { "s\($0)" }
-        // TLS ports base+10i (health +1, metrics +2); proxy i→j at base+200+10i+j.
-        // Below Linux's ephemeral range (32768–60999), so no outgoing connection holds one.
+        // TLS ports base+10i (health +1, metrics +2), joiners after them; proxy i→j at
+        // base+200+10i+j. Below Linux's ephemeral range (32768–60999), so no outgoing
+        // connection holds one.
         let base = Int.random(in: 10_000...32_000)
+        basePort = base
         func serverPort(_ i: Int) -> Int { base + 10 * i }
         func proxyPort(_ i: Int, _ j: Int) -> Int { base + 200 + 10 * i + j }
         var links: [String: [String: LinkProxy]] = [:]
@@ -46,13 +62,14 @@ public final class FaultCluster: Sendable {
             }
         }
         self.links = links
-        nodes = try names.indices.map { i in
+        let nodes = try names.indices.map { i in
             try FaultNode(
                 name: names[i], id: UInt64(i + 1), executable: executable, parent: directory,
                 port: serverPort(i),
                 peers: names.indices.filter { $0 != i }.map { (names[$0], proxied ? proxyPort(i, $0) : serverPort($0)) },
-                upstream: upstream)
+                upstream: upstream, snapshotIntervalEntries: snapshotIntervalEntries)
         }
+        members = Mutex((nodes, []))
     }
 
     public func node(_ name: String) -> FaultNode { nodes.first { $0.name == name }! }
@@ -86,6 +103,54 @@ public final class FaultCluster: Sendable {
 
     public func healAll() {
         for proxy in links.values.flatMap(\.values) { proxy.set(.pass) }
+    }
+
+    // MARK: - Membership
+
+    /// Starts a new server with `join = true` and runs `lineage-server cluster join` against
+    /// `via`'s TLS listener (a follower forwards to the leader), retrying until the new server's
+    /// admin socket answers; returns it once it is a member.
+    public func join(name: String, via: FaultNode, within timeout: Duration = .seconds(60)) async throws -> FaultNode {
+        let index = members.withLock { $0.current.count + $0.retired.count }
+        let node = try FaultNode(
+            // IDs of joined members come after every ID seen so far (docs/ha.md), so 4, 5, …
+            name: name, id: UInt64(index + 1), executable: executable, parent: directory, port: basePort + 10 * index, peers: nil,
+            upstream: upstream, snapshotIntervalEntries: snapshotIntervalEntries)
+        try node.launch()
+        let deadline = ContinuousClock.now + timeout
+        var last = ""
+        while ContinuousClock.now < deadline {
+            let answer = try await node.command(["cluster", "join", "-address", "127.0.0.1:\(via.port)", "-socketPath", node.socketPath])
+            if answer.status == 0 {
+                members.withLock { $0.current.append(node) }
+                return node
+            }
+            last = answer.output
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        await node.kill(SIGTERM)
+        throw HarnessError("\(name) did not join via \(via.name) within \(timeout): \(last)")
+    }
+
+    /// Runs `lineage-server cluster leave -name` on `via` (retrying while the cluster has no
+    /// leader), then stops the removed server and keeps its log for the agreement check.
+    public func leave(_ node: FaultNode, via: FaultNode, within timeout: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var last = ""
+        while ContinuousClock.now < deadline {
+            let answer = try await via.command(["cluster", "leave", "-name", node.name, "-socketPath", via.socketPath])
+            if answer.status == 0 {
+                members.withLock { members in
+                    members.current.removeAll { $0 === node }
+                    members.retired.append(node)
+                }
+                await node.kill(SIGTERM)
+                return
+            }
+            last = answer.output
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw HarnessError("\(node.name) did not leave via \(via.name) within \(timeout): \(last)")
     }
 
     // MARK: - Observing
@@ -183,13 +248,48 @@ public final class FaultCluster: Sendable {
         throw HarnessError("the cluster did not converge within \(timeout): \(last)")
     }
 
+    /// Waits until every node in `nodes` (default: all) has applied what the leader had
+    /// committed when the wait began: caught up while the clients go on writing, which
+    /// `waitForConvergence` (nothing in flight) cannot see.
+    public func waitForCatchUp(_ nodes: [FaultNode]? = nil, within timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var target: UInt64?
+        var last: [String] = []
+        while ContinuousClock.now < deadline {
+            if target == nil, let leader = await leader(), let status = await status(leader) { target = status.commitIndex }
+            if let target {
+                last = []
+                var behind = false
+                for node in nodes ?? self.nodes {
+                    let applied = await status(node)?.appliedIndex
+                    last.append("\(node.name): \(applied.map(String.init) ?? "no answer")")
+                    if (applied ?? 0) < target { behind = true }
+                }
+                if !behind { return }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw HarnessError("not caught up to the leader's commit index \(target.map(String.init) ?? "(no leader)") within \(timeout): \(last)")
+    }
+
     /// Each node's log through its applied index, as the checker's records. Read through
     /// LogStore read-only, so it works on stopped and running nodes alike.
+    /// A compacted log comes with the keys of the node's state (the projection tables, through
+    /// the same applied index), which is all that is left of its compacted prefix; a removed
+    /// member's log is marked retired.
     public func finalLogs() throws -> [ServerLog] {
-        try nodes.map { node in
+        let (current, retired) = members.withLock { ($0.current, $0.retired) }
+        return try current.map { try Self.finalLog(of: $0, retired: false) } + retired.map { try Self.finalLog(of: $0, retired: true) }
+    }
+
+    static func finalLog(of node: FaultNode, retired: Bool) throws -> ServerLog {
+        do {
             let store = try LogStore(directory: DataDirectory.logStore(node.dataDir), options: .readOnly)
             defer { try? store.close() }
             let applied = try store.appliedIndex()
+            let compactedThrough = try store.firstIndex - 1
+            let state = try ProjectionApplier.load(from: store).entries.values
+                .map { $0.spiffeID.description }.filter { $0.hasPrefix(Self.keyPrefix) }
             var records: [LogRecord] = []
             // A second copy of a request (a forwarded write appended by two leaders) is skipped
             // at apply, by replay and by `log verify` (the replicated request table): it is in
@@ -206,7 +306,7 @@ public final class FaultCluster: Sendable {
                 records.append(LogRecord(index: record.index, term: record.term, key: key))
                 return true
             }
-            return ServerLog(server: node.name, records: records)
+            return ServerLog(server: node.name, records: records, compactedThrough: compactedThrough, state: state, retired: retired)
         }
     }
 }

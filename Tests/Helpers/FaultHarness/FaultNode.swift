@@ -22,15 +22,26 @@ public final class FaultNode: Sendable {
     let executable: String
     private let process = Mutex<(pid: pid_t, paused: Bool)?>(nil)
 
-    /// `peers`: (name, the address this node dials for it — a proxy's port).
-    init(name: String, id: UInt64, executable: String, parent: String, port: Int, peers: [(String, Int)], upstream: UpstreamCA) throws {
+    /// `peers`: (name, the address this node dials for it — a proxy's port); nil for a server
+    /// that joins a running cluster (`join = true`, `lineage-server cluster join`).
+    /// `snapshotIntervalEntries`: the log is compacted into a snapshot every that many entries.
+    init(
+        name: String, id: UInt64, executable: String, parent: String, port: Int, peers: [(String, Int)]?, upstream: UpstreamCA,
+        snapshotIntervalEntries: Int? = nil
+    ) throws {
         self.name = name
         self.id = id
         self.executable = executable
         self.port = port
         directory = parent + "/" + name
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let peerList = peers.map { "\"\($0.0)=127.0.0.1:\($0.1)\"" }.joined(separator: ", ")
+        var membership: String
+        if let peers {
+            membership = "peers = [" + peers.map { "\"\($0.0)=127.0.0.1:\($0.1)\"" }.joined(separator: ", ") + "]"
+        } else {
+            membership = "join = true\n            advertise_address = \"127.0.0.1:\(port)\""
+        }
+        if let snapshotIntervalEntries { membership += "\n            snapshot_interval_entries = \(snapshotIntervalEntries)" }
         try """
             server {
                 bind_address = "127.0.0.1"
@@ -43,7 +54,7 @@ public final class FaultNode: Sendable {
                 default_x509_svid_ttl = "1h"
                 cluster {
                     node_name = "\(name)"
-                    peers = [\(peerList)]
+                    \(membership)
                 }
             }
             health_checks {
@@ -107,6 +118,14 @@ public final class FaultNode: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        // Nothing else of ours: NIO's sockets are not close-on-exec, so without this every
+        // server started mid-run inherited the proxies' listening and relayed sockets (and the
+        // clients'). A connection a proxy closed then stayed open in that child (seen with
+        // `ss`: proxy-side sockets held only by a server, bytes unread), so its dialer never
+        // saw the cut — after ~100 restarts, two members' links stayed broken after a heal.
+        guard let closeFrom = Self.addCloseFrom, closeFrom(&actions, 3) == 0 else {
+            throw HarnessError("posix_spawn_file_actions_addclosefrom_np (glibc 2.34+) is needed to start \(name) without our descriptors")
+        }
         let arguments = [executable, "run", "-config", configPath]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
@@ -116,12 +135,56 @@ public final class FaultNode: Sendable {
         process.withLock { $0 = (pid, false) }
     }
 
+    /// How many lines of this node's log (all its runs) contain `text`.
+    public func logLines(containing text: String) -> Int {
+        guard let data = FileManager.default.contents(atPath: stderrPath) else { return 0 }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").count { $0.contains(text) }
+    }
+
+    /// Runs `lineage-server ARGUMENTS` (a CLI command such as `cluster join`) to completion on a
+    /// GCD thread; returns its exit status and its output (stdout and stderr).
+    public func command(_ arguments: [String], timeout: Duration = .seconds(30)) async throws -> (status: Int32, output: String) {
+        let executable = self.executable
+        return try await withCheckedThrowingContinuation { done in
+            DispatchQueue.global().async {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: executable)
+                process.arguments = arguments
+                let pipe = Pipe()
+                process.standardOutput = pipe
+                process.standardError = pipe
+                process.standardInput = FileHandle.nullDevice
+                do {
+                    try process.run()
+                } catch {
+                    done.resume(throwing: error)
+                    return
+                }
+                let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.components.seconds * 1000)), execute: killer)
+                let output = pipe.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                killer.cancel()
+                done.resume(returning: (process.terminationStatus, String(decoding: output, as: UTF8.self)))
+            }
+        }
+    }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np`, which the Glibc module does not
+    /// import (it is a GNU extension), looked up at run time.
+    private static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
+
     /// Sends `signal` and reaps the process (SIGCONT first if it is stopped, so SIGTERM works).
-    public func kill(_ signal: Int32 = SIGKILL) async {
-        guard let pid = process.withLock({ state -> pid_t? in defer { state = nil }; return state?.pid }) else { return }
+    /// Returns how the process ended ("exit 0", "signal 9", …), or nil when it was not running.
+    @discardableResult
+    public func kill(_ signal: Int32 = SIGKILL) async -> String? {
+        guard let pid = process.withLock({ state -> pid_t? in defer { state = nil }; return state?.pid }) else { return nil }
         Glibc.kill(pid, signal)
         if signal != SIGKILL { Glibc.kill(pid, SIGCONT) }
-        await Self.reap(pid, escalateAfter: .seconds(5))
+        return await Self.reap(pid, escalateAfter: .seconds(5))
     }
 
     /// SIGSTOP: the process keeps its sockets but runs no code (a long GC or VM pause).
@@ -143,20 +206,25 @@ public final class FaultNode: Sendable {
 
     /// Waits for `pid` to exit on a GCD thread (never on the few cooperative threads), sending
     /// SIGKILL if it has not after `escalateAfter`.
-    static func reap(_ pid: pid_t, escalateAfter: Duration) async {
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+    static func reap(_ pid: pid_t, escalateAfter: Duration) async -> String {
+        await withCheckedContinuation { (done: CheckedContinuation<String, Never>) in
             DispatchQueue.global().async {
                 let deadline = ContinuousClock.now + escalateAfter
                 var status: Int32 = 0
+                var escalated = false
                 while waitpid(pid, &status, WNOHANG) == 0 {
                     if ContinuousClock.now > deadline {
                         Glibc.kill(pid, SIGKILL)
                         waitpid(pid, &status, 0)
+                        escalated = true
                         break
                     }
                     usleep(2_000)
                 }
-                done.resume()
+                // The wait status, decoded by hand (WIFEXITED and friends are macros).
+                let signal = status & 0x7f
+                let ended = signal == 0 ? "exit \((status >> 8) & 0xff)" : "signal \(signal)"
+                done.resume(returning: escalated ? "no exit within \(escalateAfter), then SIGKILL" : ended)
             }
         }
     }

@@ -18,19 +18,41 @@ public struct FaultSuite: Sendable {
         public var pauses: Int
         /// Every node SIGKILLed at once, then all restarted.
         public var fullRestarts: Int
+        /// SIGTERM of the leader while the clients write: it must stop gracefully (exit 0);
+        /// then it restarts.
+        public var leaderStops: Int
+        /// A follower cut off until the leader has compacted its log past the follower's last
+        /// entry, then healed: it must catch up by installing a streamed snapshot.
+        public var followerCatchUps: Int
+        /// A fourth server joins (`cluster join`) and then leaves (`cluster leave`) while the
+        /// clients write.
+        public var membershipChanges: Int
+        /// Every node compacts its log every this many entries (the catch-up scenario needs it).
+        public var snapshotIntervalEntries: Int?
         public var pauseLength: Duration = .milliseconds(2500)
         public var isolationLength: Duration = .milliseconds(3000)
         public var appenders = 3
         public var readers = 1
 
-        public static let short = Plan(leaderKills: 3, isolations: 1, pauses: 1, fullRestarts: 1)
-        public static let long = Plan(leaderKills: 100, isolations: 5, pauses: 5, fullRestarts: 3)
+        public static let short = Plan(
+            leaderKills: 3, isolations: 1, pauses: 1, fullRestarts: 1, followerCatchUps: 1, membershipChanges: 1,
+            snapshotIntervalEntries: 50, leaderStops: 2)
+        public static let long = Plan(
+            leaderKills: 100, isolations: 5, pauses: 5, fullRestarts: 3, followerCatchUps: 3, membershipChanges: 2,
+            snapshotIntervalEntries: 200, leaderStops: 20)
 
-        public init(leaderKills: Int, isolations: Int, pauses: Int, fullRestarts: Int) {
+        public init(
+            leaderKills: Int, isolations: Int, pauses: Int, fullRestarts: Int, followerCatchUps: Int = 0, membershipChanges: Int = 0,
+            snapshotIntervalEntries: Int? = nil, leaderStops: Int = 0
+        ) {
+            self.leaderStops = leaderStops
             self.leaderKills = leaderKills
             self.isolations = isolations
             self.pauses = pauses
             self.fullRestarts = fullRestarts
+            self.followerCatchUps = followerCatchUps
+            self.membershipChanges = membershipChanges
+            self.snapshotIntervalEntries = snapshotIntervalEntries
         }
     }
 
@@ -40,6 +62,12 @@ public struct FaultSuite: Sendable {
         public var minorityAcknowledgements: [String]
         public var elapsed: Duration
         public var timeline: [String]
+
+        /// Streamed snapshots the cut-off followers installed (the catch-up scenario needs ≥ 1 each).
+        public var snapshotsInstalled = 0
+        public var membersJoined = 0
+        /// Servers that did not exit 0 on the final SIGTERM (e.g. a crash while stopping).
+        public var uncleanStops: [String] = []
 
         public var violations: [String] { report.violations.map(\.description) + minorityAcknowledgements }
     }
@@ -57,7 +85,7 @@ public struct FaultSuite: Sendable {
 
     public func run() async throws -> Result {
         let clock = RunClock()
-        let cluster = try FaultCluster(executable: executable, clock: clock)
+        let cluster = try FaultCluster(executable: executable, clock: clock, snapshotIntervalEntries: plan.snapshotIntervalEntries)
         var keep = false
         do {
             let result = try await run(cluster)
@@ -89,6 +117,7 @@ public struct FaultSuite: Sendable {
         let workload = Workload(cluster: cluster)
         workload.start(appenders: plan.appenders, readers: plan.readers)
         var windows: [CutOff] = []
+        var unclean: [String] = []
 
         for kill in 0..<plan.leaderKills {
             let leader = try await cluster.waitForLeader(within: .seconds(30))
@@ -97,6 +126,16 @@ public struct FaultSuite: Sendable {
             let survivors = cluster.nodes.filter { $0 !== leader }
             let next = try await cluster.waitForLeader(among: survivors, within: .seconds(30))
             note("kill \(kill + 1)/\(plan.leaderKills): SIGKILL \(leader.name), new leader \(next.name)")
+            try leader.launch()
+        }
+
+        for round in 0..<plan.leaderStops {
+            let leader = try await cluster.waitForLeader(within: .seconds(30))
+            try await Task.sleep(for: .milliseconds(300))
+            let ended = await leader.kill(SIGTERM) ?? "not running"
+            if ended != "exit 0" { unclean.append("\(leader.name) stopped by SIGTERM as leader under load: \(ended)") }
+            let next = try await cluster.waitForLeader(among: cluster.nodes.filter { $0 !== leader }, within: .seconds(30))
+            note("stop \(round + 1)/\(plan.leaderStops): SIGTERM \(leader.name) (\(ended)), new leader \(next.name)")
             try leader.launch()
         }
 
@@ -131,6 +170,58 @@ public struct FaultSuite: Sendable {
                 """)
         }
 
+        var snapshotsInstalled = 0
+        for round in 0..<plan.followerCatchUps {
+            guard let interval = plan.snapshotIntervalEntries else {
+                throw HarnessError("the follower catch-up scenario needs snapshotIntervalEntries")
+            }
+            try await cluster.waitForCatchUp(within: .seconds(60))
+            let leader = try await cluster.waitForLeader(within: .seconds(30))
+            let followers = cluster.nodes.filter { $0 !== leader }
+            let follower = followers[round % followers.count]
+            let installedBefore = follower.logLines(containing: "Raft snapshot received whole")
+            guard let cutAt = await cluster.status(follower)?.appliedIndex else { throw HarnessError("\(follower.name) does not answer") }
+            let from = cluster.clock.now()
+            cluster.isolate([follower.name])
+            // The leader snapshots once it has applied `interval` entries past its last
+            // snapshot, and drops the log before it; two intervals past the follower's last
+            // entry, that entry is surely gone from the leader's log.
+            let target = cutAt + 2 * UInt64(interval) + 1
+            let deadline = ContinuousClock.now + .seconds(120)
+            var reached: UInt64 = 0
+            while ContinuousClock.now < deadline {
+                if let leader = await cluster.leader(), let status = await cluster.status(leader) { reached = status.appliedIndex }
+                if reached >= target { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            guard reached >= target else { throw HarnessError("the leader applied only \(reached) of \(target) while \(follower.name) was cut off") }
+            windows.append(CutOff(node: follower.name, from: from, to: cluster.clock.now()))
+            cluster.healAll()
+            try await cluster.waitForCatchUp([follower], within: .seconds(60))
+            let installed = follower.logLines(containing: "Raft snapshot received whole") - installedBefore
+            snapshotsInstalled += installed
+            note("""
+                catch-up \(round + 1)/\(plan.followerCatchUps): \(follower.name) cut off at applied index \(cutAt) until the \
+                leader applied \(reached); healed; \(installed) streamed snapshot(s) installed
+                """)
+        }
+
+        var membersJoined = 0
+        for round in 0..<plan.membershipChanges {
+            try await cluster.waitForConvergenceOrLeader()
+            let via = cluster.nodes[round % cluster.nodes.count]
+            let name = "j\(round + 1)"
+            let joined = try await cluster.join(name: name, via: via)
+            membersJoined += 1
+            // The new member must catch up and take part, while the clients write.
+            try await cluster.waitForCatchUp(within: .seconds(60))
+            try await Task.sleep(for: .seconds(1))
+            let asked = cluster.nodes.filter { $0 !== joined }[(round + 1) % 3]
+            try await cluster.leave(joined, via: asked)
+            try await cluster.waitForConvergenceOrLeader()
+            note("membership \(round + 1)/\(plan.membershipChanges): \(name) joined via \(via.name), converged, left via \(asked.name)")
+        }
+
         for round in 0..<plan.fullRestarts {
             try await Task.sleep(for: .milliseconds(500))
             for node in cluster.nodes { await node.kill(SIGKILL) }
@@ -140,18 +231,25 @@ public struct FaultSuite: Sendable {
             note("full restart \(round + 1)/\(plan.fullRestarts): all SIGKILLed and restarted; leader \(leader.name)")
         }
 
-        await workload.stop()
+        let stuck = await workload.stop()
+        if stuck > 0 { note("\(stuck) client call(s) had not returned \(workload.callTimeout) + 10 s after the stop; recorded as indeterminate") }
         cluster.healAll()
         try await cluster.waitForConvergence(within: .seconds(60))
         note("workload stopped, cluster converged")
         // The logs are read from the data directories with the servers stopped: nothing moves.
-        for node in cluster.nodes { await node.kill(SIGTERM) }
+        // A graceful stop must end with exit 0; anything else (a crash while stopping) is kept.
+        for node in cluster.nodes {
+            if let ended = await node.kill(SIGTERM), ended != "exit 0" { unclean.append("\(node.name) stopped by SIGTERM: \(ended)") }
+        }
+        for line in unclean { note(line) }
         let logs = try cluster.finalLogs()
         let history = workload.history
         let report = Checker().check(history: history, logs: logs, leaders: cluster.leaderSamples)
         let minority = Checker.minorityAcknowledgements(history, windows).map(\.description)
         note(report.summary)
-        return Result(report: report, minorityAcknowledgements: minority, elapsed: ContinuousClock.now - started, timeline: timeline)
+        return Result(
+            report: report, minorityAcknowledgements: minority, elapsed: ContinuousClock.now - started, timeline: timeline,
+            snapshotsInstalled: snapshotsInstalled, membersJoined: membersJoined, uncleanStops: unclean)
     }
 }
 

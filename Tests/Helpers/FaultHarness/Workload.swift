@@ -13,6 +13,9 @@ import Wire
 public final class Workload: Sendable {
     public let cluster: FaultCluster
     private let operations = Mutex<[ClientOperation]>([])
+    /// Appends invoked and not yet ended, by key: if a call never returns, `stop` records it
+    /// as indeterminate rather than leaving a key in the log that no client wrote.
+    private let pending = Mutex<[String: ClientOperation]>([:])
     private let tasks = Mutex<[Task<Void, Never>]>([])
     private let counter = Atomic<Int>(0)
     /// How long a client waits for one call: beyond the server's own leader wait (10 s) would
@@ -54,11 +57,23 @@ public final class Workload: Sendable {
         tasks.withLock { $0 += started }
     }
 
-    /// Cancels the clients and waits for their last calls to end (so none is still running).
-    public func stop() async {
+    /// Cancels the clients and waits for their last calls to end, at most `callTimeout` plus
+    /// 10 s; returns how many appends had still not returned (recorded as indeterminate).
+    @discardableResult
+    public func stop() async -> Int {
         let running = tasks.withLock { tasks in defer { tasks = [] }; return tasks }
         for task in running { task.cancel() }
-        for task in running { await task.value }
+        let deadline = ContinuousClock.now + callTimeout + .seconds(10)
+        // Unstructured, so a call that never returns cannot hold this wait (a task group would).
+        let ended = Atomic<Bool>(false)
+        let waiter = Task { for task in running { await task.value } }
+        Task { await waiter.value; ended.store(true, ordering: .releasing) }
+        while !ended.load(ordering: .acquiring), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        let stuck = pending.withLock { pending in defer { pending = [:] }; return Array(pending.values) }
+        for operation in stuck { record(operation) }
+        return stuck.count
     }
 
     /// One append of a fresh key on `node`, recorded; returns its outcome.
@@ -68,6 +83,9 @@ public final class Workload: Sendable {
         let path = "/fault/c\(client)-\(sequence)"
         let key = "spiffe://example.org" + path
         let invoked = cluster.clock.now()
+        pending.withLock {
+            $0[key] = ClientOperation(kind: .append(key: key), client: client, server: node.name, invoked: invoked, completed: nil, outcome: .timeout)
+        }
         let outcome: Outcome
         do {
             var entry = Spire_Api_Types_Entry()
@@ -92,6 +110,8 @@ public final class Workload: Sendable {
             outcome = .timeout
         }
         let completed = outcome == .timeout ? nil : cluster.clock.now()
+        // Already recorded as indeterminate when `stop` gave up on it.
+        guard pending.withLock({ $0.removeValue(forKey: key) }) != nil else { return outcome }
         record(ClientOperation(kind: .append(key: key), client: client, server: node.name, invoked: invoked,
                          completed: completed, outcome: outcome))
         return outcome
