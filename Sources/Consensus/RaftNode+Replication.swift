@@ -55,10 +55,9 @@ extension RaftNode {
         for entry in stamped where entry.kind == .configurationChange {
             adoptConfigurationEntry(entry)
         }
-        // NB: counting ourselves before the entries are on disk is safe because the driver
-        // persists a Ready's entries before it sends the messages that could produce acks.
-        _ = progress[id]?.update(acknowledged: last)
-        maybeCommit()
+        // NB: our own copy counts toward the quorum only once durable (`advance(_:)`): the
+        // appends to followers may leave before it is written (`Ready.earlyMessages`), and the
+        // commit rule must not depend on how a driver orders its write and its next step.
         return last
     }
 

@@ -136,7 +136,8 @@ public struct RaftNode<Storage: RaftLogStorage, RNG: RandomNumberGenerator> {
         for voter in configuration.voters {
             var peer = Progress(next: last + 1)
             if voter == id {
-                peer.match = last
+                // Only what is durable here counts toward commits (see `advance(_:)`).
+                peer.match = log.lastStableIndex
                 peer.state = .replicate
             }
             peer.recentActive = true
