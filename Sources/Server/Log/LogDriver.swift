@@ -2,14 +2,21 @@ import Consensus
 import LogStore
 import Synchronization
 
-/// Drives the pure Raft core against the LMDB store: Ready → persist → send → apply → advance.
+/// Drives the pure Raft core against the LMDB store: Ready → (leader's appends) → persist →
+/// send → apply → advance.
 ///
 /// One task (`run()`) owns the `RaftNode`, the store and the applier; everything else talks to
 /// it through a bounded inbox. Each pass drains the whole inbox before asking for a `Ready`, so
 /// proposals that arrived while the previous fsync ran are appended together and made durable
 /// by one fsync: that is the group commit. The entries a `Ready` carries, the hard state, and
 /// the projection writes of the entries it commits go into one LMDB transaction, with the
-/// applied index, and messages leave only after it is durable (the core's ordering rule).
+/// applied index. A leader's appends leave before that transaction (`Ready.earlyMessages`), so
+/// its write and its followers' run in parallel; every other message leaves only after it is
+/// durable (the core's ordering rule). A `Ready` that only applies committed entries writes
+/// nothing at once: its table writes wait in memory for the next synced transaction, or for
+/// the next tick, when they are committed without flushing LMDB's meta page
+/// (`LogStore.commit(_:syncMeta:)`). The proposer is answered once its entry is committed and
+/// applied (readers read the applier's state), not once the applied tables are on disk.
 /// A proposal is acknowledged only once its entry is committed, durable and applied.
 public final class LogDriver<Applier: LogApplier>: Sendable {
     public typealias Outcome = Applier.Outcome
@@ -153,6 +160,10 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         var node: RaftNode<LMDBRaftStorage, SystemRandomNumberGenerator>
         var storage: LMDBRaftStorage
         var applier: Applier
+        /// Applies of committed entries (projection writes, applied and commit index) not yet
+        /// in the store: they ride along with the next synced write, or are written unsynced
+        /// at the next tick. Never entries, a term or a vote. See `processReadies`.
+        var unwrittenApplies = WriteBatch()
     }
 
     /// Opens the driver over an already opened store. The applier must hold the state that the
@@ -307,6 +318,9 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         }
         defer { stop() }
         status.withLock { $0.running = true }
+        // On the way out (cancellation or a failure), what is applied goes to the store if it
+        // can; if not, a restart re-applies it from the log.
+        defer { try? writeApplies(&owned) }
         if settings.bootstrapVoters == [settings.raft.id] && owned.node.hardState.term == 0 {
             // A new single-server log elects itself at once instead of waiting a timeout.
             owned.node.campaignNow()
@@ -387,6 +401,8 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
                     }
                 }
                 try processReadies(&owned, waiting: &waiting, changes: &changes, reads: &reads)
+                // Idle or not, applies reach the store within a tick.
+                if taken.ticks > 0 { try writeApplies(&owned) }
                 // Progress moves with acknowledgements that need no Ready, so refresh every pass.
                 status.withLock { Self.describeConfiguration(of: owned.node, into: &$0) }
                 if Task.isCancelled { break }
@@ -430,6 +446,7 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
             let store = owned.storage.store
             if let snapshot = ready.snapshot {
                 // A leader's snapshot replaces everything: tables and applied index move with it.
+                try writeApplies(&owned)
                 let writes = try owned.applier.restore(from: snapshot.data, at: snapshot.metadata.index)
                 try store.saveSnapshot(
                     meta: StoredSnapshotMeta(
@@ -442,6 +459,9 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
             let appendedChanges = ready.entries.lazy.filter { $0.kind == .configurationChange }
                 .compactMap { ConfigurationChange(entryData: $0.data) }
             if !appendedChanges.isEmpty { onConfigurationEntries(Array(appendedChanges)) }
+            // A leader's appends leave now, so followers write while the leader does (the core
+            // counts the leader's own copy only after `advance`, once this commit returned).
+            if !ready.earlyMessages.isEmpty { send(ready.earlyMessages) }
             if let hardState = ready.hardState {
                 batch.hardState = StoredHardState(term: hardState.term, vote: hardState.vote, commit: hardState.commit)
             }
@@ -457,7 +477,31 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
                 }
                 batch.appliedIndex = entry.index
             }
-            try store.commit(batch)
+            if ready.mustSync || ready.snapshot != nil {
+                // Entries, a term or a vote: durable before any message that states them. The
+                // applies waiting in memory go into the same transaction when they fit.
+                if owned.unwrittenApplies.isEmpty {
+                    try store.commit(batch)
+                } else if owned.unwrittenApplies.canMerge(batch) {
+                    var combined = owned.unwrittenApplies
+                    combined.merge(batch)
+                    try store.commit(combined)
+                    owned.unwrittenApplies = WriteBatch()
+                } else {
+                    try writeApplies(&owned)
+                    try store.commit(batch)
+                }
+            } else if !batch.isEmpty {
+                // Only applies of committed entries (and a higher commit index): they need not
+                // reach the store before the proposer is answered. The entries are durable on a
+                // quorum and in this server's log, readers read the applier's memory, and after
+                // a crash the store's applied index (kept in one transaction with the tables)
+                // says where replay from the log resumes. See docs/ha.md, "Durability on the
+                // commit path".
+                if !owned.unwrittenApplies.canMerge(batch) { try writeApplies(&owned) }
+                owned.unwrittenApplies.merge(batch)
+                if owned.unwrittenApplies.isFull { try writeApplies(&owned) }
+            }
             if let applied = batch.appliedIndex ?? ready.snapshot?.metadata.index {
                 owned.applier.committed(through: applied)
             }
@@ -517,11 +561,21 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         }
     }
 
+    /// Writes the applies held in memory, unsynced (`LogStore.commit(_:syncMeta:)`): a system
+    /// crash may roll them back, which replay from the durable log repairs.
+    private func writeApplies(_ owned: inout Core) throws {
+        guard !owned.unwrittenApplies.isEmpty else { return }
+        try owned.storage.store.commit(owned.unwrittenApplies, syncMeta: false)
+        owned.unwrittenApplies = WriteBatch()
+    }
+
     /// Snapshots the applied state and drops the log before it once enough has been applied.
     private func snapshotIfDue(_ owned: inout Core, applied: Consensus.LogIndex) throws {
         let store = owned.storage.store
         let snapshotIndex = try store.snapshotMeta()?.index ?? 0
         guard applied >= snapshotIndex + settings.snapshotIntervalEntries else { return }
+        // The snapshot drops the log before `applied`: the store's tables must be there first.
+        try writeApplies(&owned)
         try store.saveSnapshot(
             meta: StoredSnapshotMeta(
                 index: applied, term: try store.term(at: applied),
