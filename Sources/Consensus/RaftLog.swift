@@ -32,10 +32,6 @@ struct RaftLog<Storage: RaftLogStorage> {
 
     func lastIndex() -> LogIndex { unstableOffset + LogIndex(unstableEntries.count) - 1 }
 
-    /// The last index the application has persisted (everything before the unstable part);
-    /// zero while an unpersisted snapshot replaces the log.
-    var lastStableIndex: LogIndex { unstableSnapshot == nil ? unstableOffset - 1 : 0 }
-
     func lastTerm() -> Term { termOrZero(lastIndex()) }
 
     func term(at index: LogIndex) throws(StorageError) -> Term {

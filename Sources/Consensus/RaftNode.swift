@@ -136,8 +136,7 @@ public struct RaftNode<Storage: RaftLogStorage, RNG: RandomNumberGenerator> {
         for voter in configuration.voters {
             var peer = Progress(next: last + 1)
             if voter == id {
-                // Only what is durable here counts toward commits (see `advance(_:)`).
-                peer.match = log.lastStableIndex
+                peer.match = last
                 peer.state = .replicate
             }
             peer.recentActive = true

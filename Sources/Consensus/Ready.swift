@@ -5,8 +5,6 @@
 ///    possible; fsync before continuing when `mustSync` is true.
 /// 2. Only then send `messages`. NB: a vote or an append acknowledgement in `messages` is a
 ///    promise about the state persisted in step 1; sending it first lets a crash break it.
-///    `earlyMessages` promise nothing about this node's storage and may be sent before or
-///    during step 1 (a leader's appends go out while its own copy is being written).
 /// 3. Restore the state machine from `snapshot` (if any), then apply `committedEntries` in order.
 /// 4. Serve `readStates` once the state machine has applied at least each one's index.
 /// `step`, `tick` and the request methods may be called between `ready()` and `advance(_:)`,
@@ -26,12 +24,6 @@ public struct Ready: Sendable, Hashable {
     public var entries: [Entry]
     /// Messages to send after persisting.
     public var messages: [Message]
-    /// A leader's appends, heartbeats and snapshots, which may be sent before persisting
-    /// (Ongaro's thesis §10.2.1: the leader writes its log in parallel with replicating it).
-    /// Safe because the leader counts its own copy toward the commit quorum only in
-    /// `advance(_:)`, once the entries are durable, and because these messages carry no
-    /// promise about its storage: a crash before the write loses entries no quorum has yet.
-    public var earlyMessages: [Message]
     /// Entries committed by a quorum, to apply in order after persisting.
     public var committedEntries: [Entry]
     /// Confirmed ReadIndex results.
@@ -40,7 +32,7 @@ public struct Ready: Sendable, Hashable {
     public init(
         softState: SoftState? = nil, hardState: HardState? = nil, mustSync: Bool = false,
         snapshot: Snapshot? = nil, entries: [Entry] = [], messages: [Message] = [],
-        earlyMessages: [Message] = [], committedEntries: [Entry] = [], readStates: [ReadState] = []
+        committedEntries: [Entry] = [], readStates: [ReadState] = []
     ) {
         self.softState = softState
         self.hardState = hardState
@@ -48,7 +40,6 @@ public struct Ready: Sendable, Hashable {
         self.snapshot = snapshot
         self.entries = entries
         self.messages = messages
-        self.earlyMessages = earlyMessages
         self.committedEntries = committedEntries
         self.readStates = readStates
     }
@@ -60,17 +51,6 @@ extension RaftNode {
     public mutating func ready() -> Ready? {
         precondition(!readyOutstanding, "ready() called twice without advance(_:)")
         let persistable = persistableHardState
-        // A leader whose term and vote are already on disk promises nothing with its appends,
-        // heartbeats and snapshots; anything else waits for the write (a candidate's vote
-        // requests wait for its own vote to be durable, every answer waits for what it states).
-        let mayGoEarly = role == .leader && persistable.term == reportedHardState.term
-            && persistable.vote == reportedHardState.vote
-        var early: [Message] = []
-        var late: [Message] = []
-        for message in messages {
-            let leaderOnly = message.kind == .append || message.kind == .heartbeat || message.kind == .snapshot
-            if mayGoEarly && leaderOnly { early.append(message) } else { late.append(message) }
-        }
         let ready = Ready(
             softState: softState == reportedSoftState ? nil : softState,
             hardState: persistable == reportedHardState ? nil : persistable,
@@ -79,13 +59,11 @@ extension RaftNode {
                 || persistable.vote != reportedHardState.vote,
             snapshot: log.unstableSnapshot,
             entries: log.unstableEntries,
-            messages: late,
-            earlyMessages: early,
+            messages: messages,
             committedEntries: log.nextCommittedEntries(maxBytes: Limits.committedEntriesBytesMax),
             readStates: readStates)
         let isEmpty = ready.softState == nil && ready.hardState == nil && ready.snapshot == nil
-            && ready.entries.isEmpty && ready.messages.isEmpty && ready.earlyMessages.isEmpty
-            && ready.committedEntries.isEmpty
+            && ready.entries.isEmpty && ready.messages.isEmpty && ready.committedEntries.isEmpty
             && ready.readStates.isEmpty
         if isEmpty { return nil }
         messages = []
@@ -102,12 +80,6 @@ extension RaftNode {
         if let hardState = ready.hardState { reportedHardState = hardState }
         if let snapshot = ready.snapshot { log.stableSnapshot(to: snapshot.metadata.index) }
         if let last = ready.entries.last { log.stable(to: last.index, term: last.term) }
-        if role == .leader {
-            // The leader's own copy counts toward the commit quorum only now that it is durable.
-            if progress[id]?.update(acknowledged: log.lastStableIndex) == true, maybeCommit() {
-                broadcastAppend()
-            }
-        }
         for entry in ready.committedEntries {
             // A snapshot installed after `ready()` already covers these entries.
             if entry.index <= log.applied { continue }

@@ -113,16 +113,6 @@ public struct Simulation<Machine: StateMachine> {
         let node = nodes[position]
         // `hasReady` is much cheaper than building an empty Ready.
         guard node.raft?.hasReady == true, let ready = node.raft!.ready() else { return false }
-        // A leader's appends leave before its own write, as the real driver sends them.
-        for message in ready.earlyMessages {
-            network.send(message, now: now, options: effectiveOptions, random: &random)
-        }
-        if !ready.earlyMessages.isEmpty && !ready.entries.isEmpty && !inLivenessPhase
-            && random.chance(options.crashDuringReadyProbability * options.crashProbability) {
-            // Power cut after the appends left but before the leader's own copy was written.
-            crashNode(at: position)
-            return true
-        }
         persist(ready, at: position)
         if !inLivenessPhase && random.chance(options.crashDuringReadyProbability * options.crashProbability) {
             // Power cut after the write but before any message left the machine.

@@ -2,17 +2,15 @@ import Consensus
 import LogStore
 import Synchronization
 
-/// Drives the pure Raft core against the LMDB store: Ready → (leader's appends) → persist →
-/// send → apply → advance.
+/// Drives the pure Raft core against the LMDB store: Ready → persist → send → apply → advance.
 ///
 /// One task (`run()`) owns the `RaftNode`, the store and the applier; everything else talks to
 /// it through a bounded inbox. Each pass drains the whole inbox before asking for a `Ready`, so
 /// proposals that arrived while the previous fsync ran are appended together and made durable
 /// by one fsync: that is the group commit. The entries a `Ready` carries, the hard state, and
 /// the projection writes of the entries it commits go into one LMDB transaction, with the
-/// applied index. A leader's appends leave before that transaction (`Ready.earlyMessages`), so
-/// its write and its followers' run in parallel; every other message leaves only after it is
-/// durable (the core's ordering rule). A `Ready` that only applies committed entries writes
+/// applied index, and messages leave only after it is durable (the core's ordering rule). A
+/// `Ready` that only applies committed entries writes
 /// nothing at once: its table writes wait in memory for the next synced transaction, or for
 /// the next tick, when they are committed without flushing LMDB's meta page
 /// (`LogStore.commit(_:syncMeta:)`). The proposer is answered once its entry is committed and
@@ -459,9 +457,6 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
             let appendedChanges = ready.entries.lazy.filter { $0.kind == .configurationChange }
                 .compactMap { ConfigurationChange(entryData: $0.data) }
             if !appendedChanges.isEmpty { onConfigurationEntries(Array(appendedChanges)) }
-            // A leader's appends leave now, so followers write while the leader does (the core
-            // counts the leader's own copy only after `advance`, once this commit returned).
-            if !ready.earlyMessages.isEmpty { send(ready.earlyMessages) }
             if let hardState = ready.hardState {
                 batch.hardState = StoredHardState(term: hardState.term, vote: hardState.vote, commit: hardState.commit)
             }

@@ -64,8 +64,8 @@ struct TestCluster {
                 }
                 storage.append(ready.entries)
                 if let hardState = ready.hardState { storage.setHardState(hardState) }
-                queue.append(contentsOf: ready.earlyMessages + ready.messages)
-                sent.append(contentsOf: ready.earlyMessages + ready.messages)
+                queue.append(contentsOf: ready.messages)
+                sent.append(contentsOf: ready.messages)
                 applied[id]!.append(contentsOf: ready.committedEntries)
                 readStates[id, default: []].append(contentsOf: ready.readStates)
                 node.advance(ready)
