@@ -9,13 +9,12 @@ import Synchronization
 /// proposals that arrived while the previous fsync ran are appended together and made durable
 /// by one fsync: that is the group commit. The entries a `Ready` carries, the hard state, and
 /// the projection writes of the entries it commits go into one LMDB transaction, with the
-/// applied index, and messages leave only after it is durable (the core's ordering rule). A
-/// `Ready` that only applies committed entries writes
-/// nothing at once: its table writes wait in memory for the next synced transaction, or for
-/// the next tick, when they are committed without flushing LMDB's meta page
-/// (`LogStore.commit(_:syncMeta:)`). The proposer is answered once its entry is committed and
-/// applied (readers read the applier's state), not once the applied tables are on disk.
-/// A proposal is acknowledged only once its entry is committed, durable and applied.
+/// applied index, and messages leave only after it is durable (the core's ordering rule).
+/// A `Ready` that only applies committed entries writes nothing at once: its table writes wait
+/// in memory for the next synced transaction, or for the next tick, when they are committed
+/// without flushing LMDB's meta page (`LogStore.commit(_:syncMeta:)`). A proposal is
+/// acknowledged once its entry is committed (durable on a majority, this server included) and
+/// applied here (readers read the applier's state), not once the applied tables are on disk.
 public final class LogDriver<Applier: LogApplier>: Sendable {
     public typealias Outcome = Applier.Outcome
     /// Where a proposal landed and what applying it did.
