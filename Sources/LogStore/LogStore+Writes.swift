@@ -31,10 +31,29 @@ extension LogStore {
 
     /// Group commit: entries, hard state, projection writes and applied index in one
     /// transaction with one fsync. See `WriteBatch.merge(_:)` for coalescing proposals.
-    public func commit(_ batch: WriteBatch) throws(LogStoreError) {
+    ///
+    /// `syncMeta: false` is for a batch whose loss in a *system* crash is harmless: one that
+    /// only applies committed entries (projection writes, applied index, commit index), which
+    /// replay re-derives from the durable log. It commits with LMDB's `MDB_NOMETASYNC`: the data
+    /// pages are still flushed before the meta page is written, so the store stays consistent
+    /// (LMDB keeps atomicity and integrity under that flag), but the meta page is not flushed,
+    /// so a power cut may roll the store back to the previous commit. The next synced commit
+    /// flushes it along with its own pages. A process crash loses nothing (the page cache
+    /// survives). Never for new entries or a term or vote: those are promises to peers.
+    public func commit(_ batch: WriteBatch, syncMeta: Bool = true) throws(LogStoreError) {
         try typed {
             try Self.validate(batch)
             if batch.isEmpty { return }
+            let deferMeta = !syncMeta && options.syncOnCommit && !options.readOnly
+            if deferMeta, let env {
+                // The store has one owner calling from one thread at a time, so no other write
+                // transaction can commit while the flag is set.
+                try LMDBContext(env: env, path: directory).check(
+                    mdb_env_set_flags(env, UInt32(MDB_NOMETASYNC), 1), "mdb_env_set_flags")
+            }
+            defer {
+                if deferMeta, let env { _ = mdb_env_set_flags(env, UInt32(MDB_NOMETASYNC), 0) }
+            }
             let repairs = try write { txn -> Bool in
                 var repairs = false
                 if !batch.entries.isEmpty { repairs = try appendEntries(batch.entries, txn) }
@@ -46,6 +65,15 @@ extension LogStore {
             }
             if repairs { corruptRecordIndex = nil }
         }
+    }
+
+    /// Whether LMDB's `MDB_NOMETASYNC` is set on the environment (only inside an unsynced
+    /// `commit(_:syncMeta:)`; tests check that it never outlives one).
+    var isMetaSyncDeferred: Bool {
+        guard let env else { return false }
+        var flags: UInt32 = 0
+        guard mdb_env_get_flags(env, &flags) == MDB_SUCCESS else { return false }
+        return flags & UInt32(MDB_NOMETASYNC) != 0
     }
 
     /// Drops log entries through `index`, which a saved snapshot must cover. `term(at: index)`

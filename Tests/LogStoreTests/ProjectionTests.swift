@@ -132,3 +132,40 @@ import Testing
         }
     }
 }
+
+@Suite struct UnsyncedMetaCommitTests {
+    /// An apply-only commit without the meta flush is as visible and as durable across a
+    /// process restart as a synced one, and the environment flag never outlives the call,
+    /// even when the batch is refused.
+    @Test func applyOnlyCommitWithoutMetaSyncIsKept() throws {
+        try withStoreDirectory { directory in
+            do {
+                let store = try LogStore(directory: directory)
+                try store.commit(WriteBatch(entries: makeEntries(1...3, term: 1),
+                                            hardState: StoredHardState(term: 1, vote: 1, commit: 0)))
+                #expect(!store.isMetaSyncDeferred)
+                try store.commit(WriteBatch(
+                    hardState: StoredHardState(term: 1, vote: 1, commit: 2),
+                    projectionWrites: [.put(table: "entries", key: Array("e1".utf8), value: [1])],
+                    appliedIndex: 2), syncMeta: false)
+                #expect(!store.isMetaSyncDeferred)
+                #expect(try store.appliedIndex() == 2)
+                #expect(try store.value(in: "entries", key: Array("e1".utf8)) == [1])
+
+                // A refused batch (the applied index going back) restores the flag too.
+                #expect(throws: LogStoreError.self) {
+                    try store.commit(WriteBatch(appliedIndex: 1), syncMeta: false)
+                }
+                #expect(!store.isMetaSyncDeferred)
+                // A synced commit after it carries both to disk.
+                try store.commit(WriteBatch(entries: makeEntries(4...4, term: 1)))
+                try store.close()
+            }
+            let reopened = try LogStore(directory: directory)
+            #expect(try reopened.appliedIndex() == 2)
+            #expect(try reopened.lastIndex == 4)
+            #expect(try reopened.value(in: "entries", key: Array("e1".utf8)) == [1])
+            #expect(try reopened.hardState().commit == 2)
+        }
+    }
+}

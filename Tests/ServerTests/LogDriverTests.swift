@@ -88,6 +88,24 @@ struct LogDriverTests {
         #expect(second.index > first)
         #expect(second.outcome == 21, "the applier saw each command exactly once across the restart")
     }
+
+    @Test("applies answered before they are stored reach the store within a tick")
+    func appliesReachTheStoreWithinATick() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("driver-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await Self.withDriver(directory: directory) { driver in
+            let applied = try await driver.propose(Array("one".utf8))
+            // Read beside the writer (test only: one process, no other user of the directory).
+            let deadline = ContinuousClock.now + .seconds(5)
+            var stored: UInt64 = 0
+            while ContinuousClock.now < deadline {
+                stored = try LogStore(directory: directory, options: .readOnly).withClose { try $0.appliedIndex() }
+                if stored >= applied.index { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(stored >= applied.index, "the tick writes what was applied in memory")
+        }
+    }
 }
 
 @Suite("Log driver storage failures")

@@ -18,7 +18,10 @@ public protocol LogApplier: SendableMetatype {
     /// applied) is answered from here.
     func recordedOutcome(of requestID: RequestID) -> (index: Consensus.LogIndex, outcome: Outcome)?
 
-    /// Everything applied through `index` is now durable: the moment to let readers see it.
+    /// Everything applied through `index` is final: its entries are committed (durable on a
+    /// quorum and in this server's log) and applied in order. The moment to let readers see
+    /// it. The store may write the matching table writes a moment later; after a crash, replay
+    /// from the log repeats the applies the store lost, with the same results.
     mutating func committed(through index: Consensus.LogIndex)
 
     /// An image of the whole state for a Raft snapshot.

@@ -10,7 +10,11 @@ import Synchronization
 /// by one fsync: that is the group commit. The entries a `Ready` carries, the hard state, and
 /// the projection writes of the entries it commits go into one LMDB transaction, with the
 /// applied index, and messages leave only after it is durable (the core's ordering rule).
-/// A proposal is acknowledged only once its entry is committed, durable and applied.
+/// A `Ready` that only applies committed entries writes nothing at once: its table writes wait
+/// in memory for the next synced transaction, or for the next tick, when they are committed
+/// without flushing LMDB's meta page (`LogStore.commit(_:syncMeta:)`). A proposal is
+/// acknowledged once its entry is committed (durable on a majority, this server included) and
+/// applied here (readers read the applier's state), not once the applied tables are on disk.
 public final class LogDriver<Applier: LogApplier>: Sendable {
     public typealias Outcome = Applier.Outcome
     /// Where a proposal landed and what applying it did.
@@ -153,6 +157,10 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         var node: RaftNode<LMDBRaftStorage, SystemRandomNumberGenerator>
         var storage: LMDBRaftStorage
         var applier: Applier
+        /// Applies of committed entries (projection writes, applied and commit index) not yet
+        /// in the store: they ride along with the next synced write, or are written unsynced
+        /// at the next tick. Never entries, a term or a vote. See `processReadies`.
+        var unwrittenApplies = WriteBatch()
     }
 
     /// Opens the driver over an already opened store. The applier must hold the state that the
@@ -315,6 +323,9 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         }
         defer { stop() }
         status.withLock { $0.running = true }
+        // On the way out (cancellation or a failure), what is applied goes to the store if it
+        // can; if not, a restart re-applies it from the log.
+        defer { try? writeApplies(&owned) }
         if settings.bootstrapVoters == [settings.raft.id] && owned.node.hardState.term == 0 {
             // A new single-server log elects itself at once instead of waiting a timeout.
             owned.node.campaignNow()
@@ -395,6 +406,8 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
                     }
                 }
                 try processReadies(&owned, waiting: &waiting, changes: &changes, reads: &reads)
+                // Idle or not, applies reach the store within a tick.
+                if taken.ticks > 0 { try writeApplies(&owned) }
                 // Progress moves with acknowledgements that need no Ready, so refresh every pass.
                 status.withLock { Self.describeConfiguration(of: owned.node, into: &$0) }
                 if Task.isCancelled { break }
@@ -438,6 +451,7 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
             let store = owned.storage.store
             if let snapshot = ready.snapshot {
                 // A leader's snapshot replaces everything: tables and applied index move with it.
+                try writeApplies(&owned)
                 let writes = try owned.applier.restore(from: snapshot.data, at: snapshot.metadata.index)
                 try store.saveSnapshot(
                     meta: StoredSnapshotMeta(
@@ -465,7 +479,31 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
                 }
                 batch.appliedIndex = entry.index
             }
-            try store.commit(batch)
+            if ready.mustSync || ready.snapshot != nil {
+                // Entries, a term or a vote: durable before any message that states them. The
+                // applies waiting in memory go into the same transaction when they fit.
+                if owned.unwrittenApplies.isEmpty {
+                    try store.commit(batch)
+                } else if owned.unwrittenApplies.canMerge(batch) {
+                    var combined = owned.unwrittenApplies
+                    combined.merge(batch)
+                    try store.commit(combined)
+                    owned.unwrittenApplies = WriteBatch()
+                } else {
+                    try writeApplies(&owned)
+                    try store.commit(batch)
+                }
+            } else if !batch.isEmpty {
+                // Only applies of committed entries (and a higher commit index): they need not
+                // reach the store before the proposer is answered. The entries are durable on a
+                // quorum and in this server's log, readers read the applier's memory, and after
+                // a crash the store's applied index (kept in one transaction with the tables)
+                // says where replay from the log resumes. See docs/ha.md, "Durability on the
+                // commit path".
+                if !owned.unwrittenApplies.canMerge(batch) { try writeApplies(&owned) }
+                owned.unwrittenApplies.merge(batch)
+                if owned.unwrittenApplies.isFull { try writeApplies(&owned) }
+            }
             if let applied = batch.appliedIndex ?? ready.snapshot?.metadata.index {
                 owned.applier.committed(through: applied)
             }
@@ -525,11 +563,21 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         }
     }
 
+    /// Writes the applies held in memory, unsynced (`LogStore.commit(_:syncMeta:)`): a system
+    /// crash may roll them back, which replay from the durable log repairs.
+    private func writeApplies(_ owned: inout Core) throws {
+        guard !owned.unwrittenApplies.isEmpty else { return }
+        try owned.storage.store.commit(owned.unwrittenApplies, syncMeta: false)
+        owned.unwrittenApplies = WriteBatch()
+    }
+
     /// Snapshots the applied state and drops the log before it once enough has been applied.
     private func snapshotIfDue(_ owned: inout Core, applied: Consensus.LogIndex) throws {
         let store = owned.storage.store
         let snapshotIndex = try store.snapshotMeta()?.index ?? 0
         guard applied >= snapshotIndex + settings.snapshotIntervalEntries else { return }
+        // The snapshot drops the log before `applied`: the store's tables must be there first.
+        try writeApplies(&owned)
         try store.saveSnapshot(
             meta: StoredSnapshotMeta(
                 index: applied, term: try store.term(at: applied),
