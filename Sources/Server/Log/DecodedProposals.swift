@@ -3,7 +3,7 @@ import IdentityModel
 import Synchronization
 
 /// Envelopes this server proposed, already decoded, for its own apply to take instead of
-/// decoding the entry's bytes again (about a tenth of the CPU an X.509-SVID signing costs).
+/// decoding the entry's bytes again (about 3% of the CPU an X.509-SVID signing costs).
 ///
 /// The proposer puts the value `EventCodec.encodeChecked` returned with the bytes — equal to
 /// what decoding them gives — under the entry's Raft request ID, which no other entry carries;
