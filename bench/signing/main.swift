@@ -44,20 +44,26 @@ struct Rate {
     var cpuMicrosecondsEach: Double { cpuSeconds / Double(count) * 1e6 }
 }
 
-func measureSync(_ count: Int, _ body: () throws -> Void) rethrows -> Rate {
-    let clock = ContinuousClock()
+/// Wall-clock and CPU time since it was made.
+struct Stopwatch {
     let cpuStart = processCPUSeconds()
-    let started = clock.now
+    let started = ContinuousClock.now
+
+    func rate(_ count: Int) -> Rate {
+        Rate(count: count, wallSeconds: seconds(ContinuousClock.now - started), cpuSeconds: processCPUSeconds() - cpuStart)
+    }
+}
+
+func measureSync(_ count: Int, _ body: () throws -> Void) rethrows -> Rate {
+    let stopwatch = Stopwatch()
     try body()
-    return Rate(count: count, wallSeconds: seconds(clock.now - started), cpuSeconds: processCPUSeconds() - cpuStart)
+    return stopwatch.rate(count)
 }
 
 func measure(_ count: Int, _ body: () async throws -> Void) async rethrows -> Rate {
-    let clock = ContinuousClock()
-    let cpuStart = processCPUSeconds()
-    let started = clock.now
+    let stopwatch = Stopwatch()
     try await body()
-    return Rate(count: count, wallSeconds: seconds(clock.now - started), cpuSeconds: processCPUSeconds() - cpuStart)
+    return stopwatch.rate(count)
 }
 
 let arguments = CommandLine.arguments

@@ -21,6 +21,7 @@ final class DedicatedThreadExecutor: TaskExecutor, Sendable {
     /// One signal per job enqueued, plus one for `stop()`.
     private let available = DispatchSemaphore(value: 0)
 
+    /// `name` names the thread for `ps` and profilers; Linux keeps at most 15 bytes of it.
     init(name: String) {
         Thread { [self] in
             Thread.current.name = name

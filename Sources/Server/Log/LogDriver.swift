@@ -312,7 +312,7 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
     public func run() async throws {
         // The loop and its ticker run on a thread of their own: the commit's fsync blocks it,
         // not a thread of the shared pool (`DedicatedThreadExecutor`).
-        let executor = DedicatedThreadExecutor(name: "lineage-log-driver")
+        let executor = DedicatedThreadExecutor(name: "lineage-driver")
         defer { executor.stop() }
         try await withTaskExecutorPreference(executor) { try await self.runLoop() }
     }
