@@ -39,6 +39,8 @@ let payloadBytes = arguments.count > 3 ? Int(arguments[3]) ?? 256 : 256
 /// LINEAGE_BENCH_CONCURRENCY="1,16" overrides the levels (the comparison is 16, 64, 256).
 let concurrencies = ProcessInfo.processInfo.environment["LINEAGE_BENCH_CONCURRENCY"]
     .map { $0.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 } } ?? [16, 64, 256]
+/// LINEAGE_BENCH_SYSTEMS="lineage" (or "etcd") runs one system alone, for profiling.
+let systems = Set((ProcessInfo.processInfo.environment["LINEAGE_BENCH_SYSTEMS"] ?? "etcd,lineage").lowercased().split(separator: ",").map(String.init))
 let requestsPerConnection = 32
 let warmup = Duration.seconds(1)
 let trustDomain = "example.org"
@@ -373,8 +375,11 @@ func runBenchmark() async throws -> (disk: (perSecond: Double, p50: Duration), l
 
     var levels: [LevelResult] = []
     for concurrency in concurrencies {
-        etcdLeader = leaderIndex(metricsPorts: etcdMetrics, leaderLine: etcd.metricsLine) ?? etcdLeader
-        levels.append(try await step("etcd at \(concurrency)") { try await etcdLevel(etcd, leader: etcdLeader, concurrency: concurrency) })
+        if systems.contains("etcd") {
+            etcdLeader = leaderIndex(metricsPorts: etcdMetrics, leaderLine: etcd.metricsLine) ?? etcdLeader
+            levels.append(try await step("etcd at \(concurrency)") { try await etcdLevel(etcd, leader: etcdLeader, concurrency: concurrency) })
+        }
+        guard systems.contains("lineage") else { continue }
         lineageLeader = leaderIndex(metricsPorts: lineage.metricsPorts, leaderLine: lineage.metricsLine) ?? lineageLeader
         levels.append(try await step("Lineage at \(concurrency)") {
             try await lineageLevel(lineage, leader: lineageLeader, concurrency: concurrency)
