@@ -14,8 +14,17 @@ public enum Limits {
     /// A single encoded message larger than a batch is dropped. Only a snapshot could be, and
     /// snapshots do not go through Step: they stream (`InstallSnapshot`).
     public static let raftMessageBytesMax = stepBatchBytesMax
-    /// How long one Step RPC may take before its batch is given up.
+    /// How long a send on a peer's step stream (its opening included) may wait before the
+    /// stream is given up and opened again.
     public static let stepTimeout: Duration = .seconds(1)
+    /// HTTP/2 pings on a peer link while a call (the step stream) is open, and how long an
+    /// answer may take: a peer that vanished without closing the connection fails the stream
+    /// within about their sum, and the link reconnects.
+    public static let peerKeepaliveInterval: Duration = .seconds(1)
+    public static let peerKeepaliveTimeout: Duration = .seconds(2)
+    /// The shortest ping interval the TLS listener accepts from a client with a call open:
+    /// below `peerKeepaliveInterval`, so a ping that arrives a little early is no strike.
+    public static let peerKeepaliveIntervalAccepted: Duration = .milliseconds(500)
 
     // MARK: Snapshot streaming
 

@@ -51,7 +51,7 @@ struct AgentFailoverTests {
                 let error = try await AgentHarness.with(configuration, directory: directory) { harness in
                     // Attestation lands on `ahead` whichever member the agent drew first: the
                     // other's refusal of the token is not final while a member has not refused.
-                    try await eventually("agent ready", timeout: .seconds(30)) { harness.runtime.cache.isReady }
+                    try await eventually("agent ready", timeout: .seconds(30)) { harness.runtime.isServingWorkloads }
                     #expect(try await harness.fetchX509().svids.count == 2)
                     #expect(harness.runtime.cache.revision == 3)
 

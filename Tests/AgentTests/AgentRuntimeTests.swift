@@ -130,7 +130,7 @@ struct AgentRuntimeTests {
         try await fake.serve { port in
             let configuration = AgentHarness.configuration(authority: authority, port: port, directory: directory, token: "token-1")
             try await AgentHarness.with(configuration, directory: directory) { harness in
-                try await eventually("agent ready", timeout: .seconds(30)) { harness.runtime.cache.isReady }
+                try await eventually("agent ready", timeout: .seconds(30)) { harness.runtime.isServingWorkloads }
                 #expect(harness.runtime.agentSVID?.id == agentID)
                 try await eventually("socket", timeout: .seconds(15)) { FileManager.default.fileExists(atPath: harness.socketPath) }
                 let response = try await harness.fetchX509()
@@ -175,7 +175,7 @@ struct AgentRuntimeTests {
         try await fake.serve { port in
             let configuration = AgentHarness.configuration(authority: authority, port: port, directory: directory, token: "token-7")
             try await AgentHarness.with(configuration, directory: directory) { harness in
-                try await eventually("agent ready", timeout: .seconds(30)) { harness.runtime.cache.isReady }
+                try await eventually("agent ready", timeout: .seconds(30)) { harness.runtime.isServingWorkloads }
                 let revision = harness.runtime.cache.revision
                 fake.dropWatchers()
                 try await eventually("a second watch", timeout: .seconds(30)) { fake.state.withLock { $0.watchRequests.count } >= 2 }
@@ -200,14 +200,14 @@ struct AgentRuntimeTests {
         try await fake.serve { port in
             let configuration = AgentHarness.configuration(authority: authority, port: port, directory: directory, token: "token-2")
             try await AgentHarness.with(configuration, directory: directory) { harness in
-                try await eventually("agent ready", timeout: .seconds(30)) { harness.runtime.cache.isReady }
+                try await eventually("agent ready", timeout: .seconds(30)) { harness.runtime.isServingWorkloads }
             }
             #expect(Self.mode(directory + "/data") == 0o700)
             #expect(Self.mode(directory + "/data/agent_svid.key") == 0o600)
             #expect(Self.mode(directory + "/data/agent_svid.pem") == 0o600)
             // The token is spent: only the stored SVID can bring the agent up again.
             try await AgentHarness.with(configuration, directory: directory) { harness in
-                try await eventually("agent ready again", timeout: .seconds(30)) { harness.runtime.cache.isReady }
+                try await eventually("agent ready again", timeout: .seconds(30)) { harness.runtime.isServingWorkloads }
                 #expect(harness.runtime.agentSVID?.id == agentID)
                 // The cache can be ready a moment before the endpoint listens.
                 try await eventually("socket", timeout: .seconds(15)) { FileManager.default.fileExists(atPath: harness.socketPath) }
@@ -235,7 +235,7 @@ struct AgentRuntimeTests {
         try await fake.serve { port in
             let configuration = AgentHarness.configuration(authority: authority, port: port, directory: directory, token: "token-3")
             try await AgentHarness.with(configuration, directory: directory) { harness in
-                try await eventually("agent ready", timeout: .seconds(30)) { harness.runtime.cache.isReady }
+                try await eventually("agent ready", timeout: .seconds(30)) { harness.runtime.isServingWorkloads }
                 let first = try #require(harness.runtime.agentSVID)
                 try await eventually("two renewals", timeout: .seconds(30)) { fake.state.withLock { $0.renewCount } >= 2 }
                 try await eventually("a new agent SVID in use", timeout: .seconds(30)) { harness.runtime.agentSVID != first }
@@ -258,7 +258,7 @@ struct AgentRuntimeTests {
         try await fake.serve { port in
             let configuration = AgentHarness.configuration(authority: authority, port: port, directory: directory, token: "token-4")
             let error = try await AgentHarness.with(configuration, directory: directory) { harness in
-                try await eventually("agent ready", timeout: .seconds(30)) { harness.runtime.cache.isReady }
+                try await eventually("agent ready", timeout: .seconds(30)) { harness.runtime.isServingWorkloads }
                 fake.refuse(agentID)
                 fake.upsert([try fake.entry("e2", path: "/w2", parent: agentID, selectors: [Self.me])])
                 // The sync stream stays open; the refusal shows on the next call (the mint).
@@ -287,7 +287,7 @@ struct AgentRuntimeTests {
         try await fake.serve { port in
             let configuration = AgentHarness.configuration(authority: authority, port: port, directory: directory, token: "token-5")
             try await AgentHarness.with(configuration, directory: directory) { harness in
-                try await eventually("agent ready", timeout: .seconds(30)) { harness.runtime.cache.isReady }
+                try await eventually("agent ready", timeout: .seconds(30)) { harness.runtime.isServingWorkloads }
                 #expect(harness.logs.all.contains { $0.contains("Stored agent SVID is unusable") })
                 #expect(harness.runtime.agentSVID?.id == (try authority.id("/spire/agent/join_token/token-5")))
             }

@@ -164,7 +164,7 @@ struct AgentServerIntegrationTests {
                 // The loopback host's CA stands in for the system roots a real deployment uses.
                 configuration.bootstrapBundleDownload?.download.trustRoots = [bundleServer.rootCertificate]
                 try await AgentHarness.with(configuration, directory: directory) { harness in
-                    try await eventually("agent ready", timeout: .seconds(60)) { harness.runtime.cache.isReady }
+                    try await eventually("agent ready", timeout: .seconds(60)) { harness.runtime.isServingWorkloads }
                     #expect(harness.runtime.agentSVID?.id.string == "spiffe://example.org/spire/agent/join_token/\(token)")
                     #expect(try await harness.fetchX509().svids.map(\.spiffeID) == ["spiffe://example.org/workload"])
                 }

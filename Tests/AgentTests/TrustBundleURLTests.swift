@@ -125,7 +125,7 @@ struct TrustBundleURLTests {
                 configuration.bootstrapBundleDownload = .init(
                     download: try Self.download(bundlePort, "/bundle.json", server: bundleServer), format: .spiffe)
                 try await AgentHarness.with(configuration, directory: directory) { harness in
-                    try await eventually("agent ready", timeout: .seconds(30)) { harness.runtime.cache.isReady }
+                    try await eventually("agent ready", timeout: .seconds(30)) { harness.runtime.isServingWorkloads }
                     #expect(harness.logs.all.contains { $0.contains("Bootstrap trust bundle downloaded") })
                     #expect(try await harness.fetchX509().svids.map(\.spiffeID) == ["spiffe://example.org/w"])
                 }

@@ -180,23 +180,37 @@ struct ClusterTests {
             let codes = try await Self.withClusterClient(port: target.port, credentials: credentials) { client in
                 var codes: [RPCError.Code?] = []
                 do { _ = try await client.step(stepRequest); codes.append(nil) } catch let error as RPCError { codes.append(error.code) }
+                do {
+                    _ = try await client.stepStream { writer in try await writer.write(stepRequest) }
+                    codes.append(nil)
+                } catch let error as RPCError { codes.append(error.code) }
                 do { _ = try await client.forward(forwardRequest); codes.append(nil) } catch let error as RPCError { codes.append(error.code) }
                 return codes
             }
-            #expect(codes == [.permissionDenied, .permissionDenied], "\(credentials == nil ? "no" : "workload") SVID")
+            #expect(codes == [.permissionDenied, .permissionDenied, .permissionDenied], "\(credentials == nil ? "no" : "workload") SVID")
         }
         let entries = try await target.cli(["entry", "count", "-socketPath", target.socketPath])
         #expect(entries.stdout.contains("0 registration entries"), "nothing was appended: \(entries.stdout)")
 
         // A server SVID gets through (an empty batch steps nothing), unless it names a member
-        // list other than the cluster's.
-        let accepted = try await Self.withClusterClient(port: target.port, credentials: server) { client in
+        // list other than the cluster's; a stream must name its sender first.
+        let refusals = try await Self.withClusterClient(port: target.port, credentials: server) { client in
             _ = try await client.step(stepRequest)
+            _ = try await client.stepStream { writer in
+                try await writer.write(stepRequest)
+                try await writer.write(Lineage_Api_V1_StepRequest())
+            }
             var other = stepRequest
             other.sender.membershipFingerprint = Data(repeating: 0, count: 32)
-            do { _ = try await client.step(other); return RPCError.Code?.none } catch let error as RPCError { return error.code }
+            var codes: [RPCError.Code?] = []
+            do { _ = try await client.step(other); codes.append(nil) } catch let error as RPCError { codes.append(error.code) }
+            do {
+                _ = try await client.stepStream { writer in try await writer.write(Lineage_Api_V1_StepRequest()) }
+                codes.append(nil)
+            } catch let error as RPCError { codes.append(error.code) }
+            return codes
         }
-        #expect(accepted == .failedPrecondition)
+        #expect(refusals == [.failedPrecondition, .invalidArgument])
     }
 
     // MARK: - Helpers

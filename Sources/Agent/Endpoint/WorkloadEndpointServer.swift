@@ -4,6 +4,7 @@ import GRPCCore
 import GRPCHealth
 import GRPCNIOTransportHTTP2
 import PeerTracking
+import Synchronization
 import Wire
 
 #if canImport(Glibc)
@@ -75,10 +76,16 @@ public final class WorkloadEndpointServer: Sendable {
 
     /// Long-lived streams currently open (for tests and metrics).
     public var openStreamCount: Int { streams.count }
+    /// The socket accepts connections (it is bound, listening and open to every user).
+    public var isServing: Bool { serving.load(ordering: .acquiring) }
+    private let serving = Atomic<Bool>(false)
 
     public func run() async throws {
         try Self.prepareSocketPath(configuration.socketPath)
-        defer { Self.removeSocket(configuration.socketPath) }
+        defer {
+            serving.store(false, ordering: .releasing)
+            Self.removeSocket(configuration.socketPath)
+        }
         try await withTaskCancellationHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await self.server.serve() }
@@ -88,6 +95,7 @@ public final class WorkloadEndpointServer: Sendable {
                     self.beginGracefulShutdown()
                     throw WorkloadEndpointStartError("cannot make \(configuration.socketPath) mode 0777: errno \(code)")
                 }
+                serving.store(true, ordering: .releasing)
                 health.setStatus(.serving)
                 health.setStatus(.serving, for: WorkloadAPI_SpiffeWorkloadAPI.descriptor.fullyQualifiedService)
                 health.setStatus(.serving, for: Envoy_Service_Secret_V3_SecretDiscoveryService.descriptor.fullyQualifiedService)

@@ -144,6 +144,9 @@ public final class AgentRuntime: Sendable {
     public let configuration: Configuration
     public let cache: SVIDCache
     public let endpoint: WorkloadEndpointServer
+    /// Synced and listening: a workload that connects now is served. (`cache.isReady` alone
+    /// comes a moment before the socket is bound.)
+    public var isServingWorkloads: Bool { cache.isReady && endpoint.isServing }
     public let trust: ServerTrust
     let store: AgentSVIDStore
     let attestor: (any NodeAttestor)?

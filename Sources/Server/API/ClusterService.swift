@@ -20,10 +20,41 @@ struct ClusterService: Lineage_Api_V1_Cluster.SimpleServiceProtocol {
 
     func step(request: Lineage_Api_V1_StepRequest, context: ServerContext) async throws -> Lineage_Api_V1_StepResponse {
         let sender = try authorize(request.hasSender ? request.sender : nil)
+        for message in try decode(request, from: sender) { log.receive(message) }
+        return Lineage_Api_V1_StepResponse()
+    }
+
+    func stepStream(
+        request: RPCAsyncSequence<Lineage_Api_V1_StepRequest, any Error>, context: ServerContext
+    ) async throws -> Lineage_Api_V1_StepResponse {
+        // The TLS identity cannot change within a stream: checked once. Membership is checked
+        // for every batch: a member removed while its stream is open is refused from its next
+        // batch on.
+        try Self.requireServerCaller(serverID)
+        var caller: (name: String, identity: [UInt8])?
+        for try await batch in request {
+            let named: (name: String, identity: [UInt8])
+            if let caller {
+                named = caller
+            } else {
+                guard batch.hasSender else {
+                    throw RPCError(code: .invalidArgument, message: "the first request of a step stream names its sender")
+                }
+                named = (batch.sender.nodeName, Array(batch.sender.membershipFingerprint))
+                caller = named
+            }
+            let sender = try Self.member(name: named.name, identity: named.identity, registry: registry, status: log.status)
+            for message in try decode(batch, from: sender) { log.receive(message) }
+        }
+        return Lineage_Api_V1_StepResponse()
+    }
+
+    /// A batch's Raft messages, decoded and checked whole before any is stepped: a batch is
+    /// taken or refused as one.
+    private func decode(_ request: Lineage_Api_V1_StepRequest, from sender: MemberRegistry.Member) throws(RPCError) -> [Message] {
         guard request.messages.count <= Limits.stepBatchMessagesMax else {
             throw RPCError(code: .invalidArgument, message: "at most \(Limits.stepBatchMessagesMax) messages per request")
         }
-        // Decoded and checked whole before any is stepped: a batch is taken or refused as one.
         var messages: [Message] = []
         messages.reserveCapacity(request.messages.count)
         for data in request.messages {
@@ -41,8 +72,7 @@ struct ClusterService: Lineage_Api_V1_Cluster.SimpleServiceProtocol {
             }
             messages.append(message)
         }
-        for message in messages { log.receive(message) }
-        return Lineage_Api_V1_StepResponse()
+        return messages
     }
 
     func forward(request: Lineage_Api_V1_ForwardRequest, context: ServerContext) async throws -> Lineage_Api_V1_ForwardResponse {
@@ -109,9 +139,21 @@ struct ClusterService: Lineage_Api_V1_Cluster.SimpleServiceProtocol {
     static func authorize(
         name: String, identity: [UInt8], registry: MemberRegistry, status: LogDriver<ProjectionApplier>.Status, serverID: SPIFFEID
     ) throws(RPCError) -> MemberRegistry.Member {
+        try requireServerCaller(serverID)
+        return try member(name: name, identity: identity, registry: registry, status: status)
+    }
+
+    /// The caller's TLS client certificate is a server SVID of this trust domain.
+    static func requireServerCaller(_ serverID: SPIFFEID) throws(RPCError) {
         guard let (id, _) = TLSPeerIdentity.verifiedClient(in: CallerInterceptor.metadata), id == serverID else {
             throw RPCError(code: .permissionDenied, message: "only cluster members (\(serverID)) may use the cluster protocol")
         }
+    }
+
+    /// The member a server caller names, when it is one that may talk to this server now.
+    static func member(
+        name: String, identity: [UInt8], registry: MemberRegistry, status: LogDriver<ProjectionApplier>.Status
+    ) throws(RPCError) -> MemberRegistry.Member {
         guard let member = registry.member(named: name), member.id != registry.selfID else {
             throw RPCError(code: .permissionDenied, message: "\"\(name)\" is not a member of this cluster")
         }

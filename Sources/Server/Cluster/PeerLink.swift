@@ -14,7 +14,7 @@ import X509
 /// The way to one other member: a long-lived gRPC client over mutual TLS, and a bounded queue
 /// of Raft messages that one task sends in order, in batches.
 ///
-/// Messages beyond the queue's bounds are dropped, and so is a batch whose RPC fails: Raft
+/// Messages beyond the queue's bounds are dropped, and so is a batch whose stream fails: Raft
 /// retransmits (heartbeats, probes, re-sent appends), and a queue that grows while a peer is
 /// down would only deliver stale messages later.
 final class PeerLink: Sendable {
@@ -33,8 +33,11 @@ final class PeerLink: Sendable {
     }
 
     private let queue = Mutex(Queue())
-    private let wake: AsyncStream<Void>.Continuation
-    private let wakeups: AsyncStream<Void>
+    /// Between a failed send and the next delivered batch, for one log line per streak.
+    private let failing = Atomic<Bool>(false)
+    /// When (uptime, ns) the send now waiting on the step stream began; 0 while none waits.
+    private let sendWaitingSince = Atomic<UInt64>(0)
+    private let wake = WakeSignal()
 
     /// Snapshots stream on their own task, so a large one does not hold up heartbeats. At most
     /// one waits (the newest: an older one would only be replaced by the follower's next need).
@@ -58,7 +61,6 @@ final class PeerLink: Sendable {
         self.logger = logger
         self.onRemoved = onRemoved
         client = GRPCClient(transport: try Self.transport(to: address, identity: identity))
-        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (snapshotWakeups, snapshotWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -73,6 +75,10 @@ final class PeerLink: Sendable {
             }
         }
         config.backoff.max = .seconds(2)
+        // Step streams stay open for as long as the link: a peer that vanished without closing
+        // the connection (a partition, a frozen host) must fail them, so they reopen elsewhere.
+        config.connection.keepalive = .init(
+            time: Limits.peerKeepaliveInterval, timeout: Limits.peerKeepaliveTimeout, allowWithoutCalls: false)
         return try HTTP2ClientTransport.Posix(target: address.target, transportSecurity: .customSecure, config: config)
     }
 
@@ -105,7 +111,7 @@ final class PeerLink: Sendable {
                 queue.bytes += bytes.count
             }
         }
-        wake.yield()
+        wake.signal()
     }
 
     /// Keeps the connection and sends queued messages until cancelled.
@@ -119,38 +125,90 @@ final class PeerLink: Sendable {
         }
     }
 
+    /// Sends queued messages on one long-lived `StepStream` call, opened when there is
+    /// something to send and again after it fails.
     private func sendQueued() async {
         let stub = Lineage_Api_V1_Cluster.Client(wrapping: client)
         var options = CallOptions.defaults
-        options.timeout = Limits.stepTimeout
+        // The stream lives as long as the link. A send that waits too long ends it
+        // (`streamSteps`), and HTTP/2 keepalive fails it when the peer vanished while idle.
+        options.timeout = nil
         // Fail fast while the peer is down rather than queue behind a connection attempt.
         options.waitForReady = false
-        var failing = false
-        for await _ in wakeups {
-            while let batch = takeBatch() {
-                var request = Lineage_Api_V1_StepRequest()
-                request.sender = sender
-                request.messages = batch.map { Data($0) }
-                do {
-                    _ = try await stub.step(request, options: options)
-                    if failing { logger.info("Cluster peer reachable again", metadata: ["peer": "\(member.name)"]) }
-                    failing = false
-                } catch {
-                    if let refusal = error as? RPCError, refusal.code == .failedPrecondition,
-                       refusal.message.hasPrefix(ClusterService.removedMarker) {
-                        onRemoved()
-                    }
-                    if !failing {
-                        logger.warning("Cluster peer unreachable; dropping its Raft messages until it answers", metadata: [
-                            "peer": "\(member.name)", "error": "\(error)",
-                        ])
-                    }
-                    failing = true
-                    // Raft retransmits; pause so a down peer does not cost a busy loop.
-                    try? await Task.sleep(for: .milliseconds(100))
+        while await wake.wait() {
+            guard queue.withLock({ !$0.messages.isEmpty }) else { continue }
+            do {
+                try await streamSteps(stub, options: options)
+            } catch {
+                if let refusal = error as? RPCError, refusal.code == .failedPrecondition,
+                   refusal.message.hasPrefix(ClusterService.removedMarker) {
+                    onRemoved()
                 }
-                if Task.isCancelled { return }
+                if !failing.exchange(true, ordering: .relaxed) {
+                    logger.warning("Cluster peer unreachable; dropping its Raft messages until it answers", metadata: [
+                        "peer": "\(member.name)", "error": "\(error)",
+                    ])
+                }
+                // Raft retransmits; pause so a down peer does not cost a busy loop.
+                try? await Task.sleep(for: .milliseconds(100))
+                wake.signal()
             }
+            if Task.isCancelled { return }
+        }
+    }
+
+    /// One step stream, until it fails or a send on it waits longer than `Limits.stepTimeout`
+    /// (opening it included: a connection attempt that hangs must not hold the link).
+    private func streamSteps(
+        _ stub: Lineage_Api_V1_Cluster.Client<HTTP2ClientTransport.Posix>, options: CallOptions
+    ) async throws {
+        sendWaitingSince.store(Self.uptimeNanoseconds(), ordering: .relaxed)
+        defer { sendWaitingSince.store(0, ordering: .relaxed) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                _ = try await stub.stepStream(options: options) { writer in
+                    var request = Lineage_Api_V1_StepRequest()
+                    request.sender = self.sender
+                    repeat {
+                        while let batch = self.takeBatch() {
+                            request.messages = batch.map { Data($0) }
+                            if self.sendWaitingSince.load(ordering: .relaxed) == 0 {
+                                self.sendWaitingSince.store(Self.uptimeNanoseconds(), ordering: .relaxed)
+                            }
+                            try await writer.write(request)
+                            self.sendWaitingSince.store(0, ordering: .relaxed)
+                            // The receiver knows the sender from the stream's first request.
+                            request.clearSender()
+                            self.delivered()
+                        }
+                    } while await self.wake.wait()
+                }
+            }
+            group.addTask {
+                let limit = UInt64(Limits.stepTimeout.components.seconds) * 1_000_000_000
+                    + UInt64(Limits.stepTimeout.components.attoseconds / 1_000_000_000)
+                while true {
+                    try await Task.sleep(for: Limits.stepTimeout / 4)
+                    let since = self.sendWaitingSince.load(ordering: .relaxed)
+                    if since != 0, Self.uptimeNanoseconds() &- since > limit { throw StepStreamStalled() }
+                }
+            }
+            defer { group.cancelAll() }
+            // Either ends only by failing (the stream lives until the link is cancelled).
+            try await group.next()
+        }
+    }
+
+    struct StepStreamStalled: Error, CustomStringConvertible {
+        var description: String { "a send on the step stream waited longer than \(Limits.stepTimeout)" }
+    }
+
+    private static func uptimeNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    /// A batch left this server: a failure streak, if any, is over.
+    private func delivered() {
+        if failing.exchange(false, ordering: .relaxed) {
+            logger.info("Cluster peer reachable again", metadata: ["peer": "\(member.name)"])
         }
     }
 

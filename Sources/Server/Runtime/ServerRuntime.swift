@@ -253,6 +253,11 @@ public final class ServerRuntime: Sendable {
         var transportConfig = HTTP2ServerTransport.Custom<TLSListenerFactory>.Config.defaults
         transportConfig.channelDebuggingCallbacks = .init(
             onBindTCPListener: nil, onAcceptTCPConnection: nil, onAcceptHTTP2Stream: { TLSPeerIdentity.tagStream($0) })
+        // Members ping each other while a step stream is open (`PeerLink`); gRPC's default would
+        // call pings more often than every 5 minutes abuse and close the connection. Pings while
+        // no call is open stay refused.
+        transportConfig.connection.keepalive.clientBehavior = .init(
+            minPingIntervalWithoutCalls: Limits.peerKeepaliveIntervalAccepted, allowWithoutCalls: false)
         let transport = HTTP2ServerTransport.Custom(
             listenerFactory: TLSListenerFactory(
                 host: config.bindAddress, port: Int(config.bindPort), material: material,

@@ -37,6 +37,19 @@ public enum Lineage_Api_V1_Cluster: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "StepStream" metadata.
+        public enum StepStream: Sendable {
+            /// Request type for "StepStream".
+            public typealias Input = Lineage_Api_V1_StepRequest
+            /// Response type for "StepStream".
+            public typealias Output = Lineage_Api_V1_StepResponse
+            /// Descriptor for "StepStream".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "lineage.api.v1.Cluster"),
+                method: "StepStream",
+                type: .clientStreaming
+            )
+        }
         /// Namespace for "Forward" metadata.
         public enum Forward: Sendable {
             /// Request type for "Forward".
@@ -79,6 +92,7 @@ public enum Lineage_Api_V1_Cluster: Sendable {
         /// Descriptors for all methods in the "lineage.api.v1.Cluster" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Step.descriptor,
+            StepStream.descriptor,
             Forward.descriptor,
             InstallSnapshot.descriptor,
             ReadIndex.descriptor
@@ -114,6 +128,7 @@ extension Lineage_Api_V1_Cluster {
         /// >
         /// > Delivers a batch of Raft messages from one member to another. Raft tolerates loss, so the
         /// > receiver may drop messages it cannot take; an error means none of the batch was stepped.
+        /// > Members send with StepStream; Step stays for one-off callers.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Lineage_Api_V1_StepRequest` messages.
@@ -123,6 +138,28 @@ extension Lineage_Api_V1_Cluster {
         ///     to an internal error.
         /// - Returns: A streaming response of `Lineage_Api_V1_StepResponse` messages.
         func step(
+            request: GRPCCore.StreamingServerRequest<Lineage_Api_V1_StepRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Lineage_Api_V1_StepResponse>
+
+        /// Handle the "StepStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The same, as one long-lived stream per peer link (what members use): batches flow as HTTP/2
+        /// > DATA frames on an open stream instead of one call (stream set-up, headers, trailers) each.
+        /// > The first request names the sender; later ones may leave it out. The receiver answers only
+        /// > when the sender ends the stream; an error ends it (messages not yet stepped are lost, as
+        /// > Raft allows).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Lineage_Api_V1_StepRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Lineage_Api_V1_StepResponse` messages.
+        func stepStream(
             request: GRPCCore.StreamingServerRequest<Lineage_Api_V1_StepRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Lineage_Api_V1_StepResponse>
@@ -203,6 +240,7 @@ extension Lineage_Api_V1_Cluster {
         /// >
         /// > Delivers a batch of Raft messages from one member to another. Raft tolerates loss, so the
         /// > receiver may drop messages it cannot take; an error means none of the batch was stepped.
+        /// > Members send with StepStream; Step stays for one-off callers.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Lineage_Api_V1_StepRequest` message.
@@ -213,6 +251,28 @@ extension Lineage_Api_V1_Cluster {
         /// - Returns: A response containing a single `Lineage_Api_V1_StepResponse` message.
         func step(
             request: GRPCCore.ServerRequest<Lineage_Api_V1_StepRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Lineage_Api_V1_StepResponse>
+
+        /// Handle the "StepStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The same, as one long-lived stream per peer link (what members use): batches flow as HTTP/2
+        /// > DATA frames on an open stream instead of one call (stream set-up, headers, trailers) each.
+        /// > The first request names the sender; later ones may leave it out. The receiver answers only
+        /// > when the sender ends the stream; an error ends it (messages not yet stepped are lost, as
+        /// > Raft allows).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Lineage_Api_V1_StepRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Lineage_Api_V1_StepResponse` message.
+        func stepStream(
+            request: GRPCCore.StreamingServerRequest<Lineage_Api_V1_StepRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Lineage_Api_V1_StepResponse>
 
@@ -290,6 +350,7 @@ extension Lineage_Api_V1_Cluster {
         /// >
         /// > Delivers a batch of Raft messages from one member to another. Raft tolerates loss, so the
         /// > receiver may drop messages it cannot take; an error means none of the batch was stepped.
+        /// > Members send with StepStream; Step stays for one-off callers.
         ///
         /// - Parameters:
         ///   - request: A `Lineage_Api_V1_StepRequest` message.
@@ -300,6 +361,28 @@ extension Lineage_Api_V1_Cluster {
         /// - Returns: A `Lineage_Api_V1_StepResponse` to respond with.
         func step(
             request: Lineage_Api_V1_StepRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Lineage_Api_V1_StepResponse
+
+        /// Handle the "StepStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The same, as one long-lived stream per peer link (what members use): batches flow as HTTP/2
+        /// > DATA frames on an open stream instead of one call (stream set-up, headers, trailers) each.
+        /// > The first request names the sender; later ones may leave it out. The receiver answers only
+        /// > when the sender ends the stream; an error ends it (messages not yet stepped are lost, as
+        /// > Raft allows).
+        ///
+        /// - Parameters:
+        ///   - request: A stream of `Lineage_Api_V1_StepRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Lineage_Api_V1_StepResponse` to respond with.
+        func stepStream(
+            request: GRPCCore.RPCAsyncSequence<Lineage_Api_V1_StepRequest, any Swift.Error>,
             context: GRPCCore.ServerContext
         ) async throws -> Lineage_Api_V1_StepResponse
 
@@ -382,6 +465,17 @@ extension Lineage_Api_V1_Cluster.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Lineage_Api_V1_Cluster.Method.StepStream.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Lineage_Api_V1_StepRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Lineage_Api_V1_StepResponse>(),
+            handler: { request, context in
+                try await self.stepStream(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Lineage_Api_V1_Cluster.Method.Forward.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Lineage_Api_V1_ForwardRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Lineage_Api_V1_ForwardResponse>(),
@@ -431,6 +525,17 @@ extension Lineage_Api_V1_Cluster.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
+    public func stepStream(
+        request: GRPCCore.StreamingServerRequest<Lineage_Api_V1_StepRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Lineage_Api_V1_StepResponse> {
+        let response = try await self.stepStream(
+            request: request,
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
     public func forward(
         request: GRPCCore.StreamingServerRequest<Lineage_Api_V1_ForwardRequest>,
         context: GRPCCore.ServerContext
@@ -475,6 +580,19 @@ extension Lineage_Api_V1_Cluster.SimpleServiceProtocol {
         return GRPCCore.ServerResponse<Lineage_Api_V1_StepResponse>(
             message: try await self.step(
                 request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func stepStream(
+        request: GRPCCore.StreamingServerRequest<Lineage_Api_V1_StepRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Lineage_Api_V1_StepResponse> {
+        return GRPCCore.ServerResponse<Lineage_Api_V1_StepResponse>(
+            message: try await self.stepStream(
+                request: request.messages,
                 context: context
             ),
             metadata: [:]
@@ -536,6 +654,7 @@ extension Lineage_Api_V1_Cluster {
         /// >
         /// > Delivers a batch of Raft messages from one member to another. Raft tolerates loss, so the
         /// > receiver may drop messages it cannot take; an error means none of the batch was stepped.
+        /// > Members send with StepStream; Step stays for one-off callers.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Lineage_Api_V1_StepRequest` message.
@@ -548,6 +667,33 @@ extension Lineage_Api_V1_Cluster {
         /// - Returns: The result of `handleResponse`.
         func step<Result>(
             request: GRPCCore.ClientRequest<Lineage_Api_V1_StepRequest>,
+            serializer: some GRPCCore.MessageSerializer<Lineage_Api_V1_StepRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Lineage_Api_V1_StepResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Lineage_Api_V1_StepResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "StepStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The same, as one long-lived stream per peer link (what members use): batches flow as HTTP/2
+        /// > DATA frames on an open stream instead of one call (stream set-up, headers, trailers) each.
+        /// > The first request names the sender; later ones may leave it out. The receiver answers only
+        /// > when the sender ends the stream; an error ends it (messages not yet stepped are lost, as
+        /// > Raft allows).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Lineage_Api_V1_StepRequest` messages.
+        ///   - serializer: A serializer for `Lineage_Api_V1_StepRequest` messages.
+        ///   - deserializer: A deserializer for `Lineage_Api_V1_StepResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func stepStream<Result>(
+            request: GRPCCore.StreamingClientRequest<Lineage_Api_V1_StepRequest>,
             serializer: some GRPCCore.MessageSerializer<Lineage_Api_V1_StepRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Lineage_Api_V1_StepResponse>,
             options: GRPCCore.CallOptions,
@@ -653,6 +799,7 @@ extension Lineage_Api_V1_Cluster {
         /// >
         /// > Delivers a batch of Raft messages from one member to another. Raft tolerates loss, so the
         /// > receiver may drop messages it cannot take; an error means none of the batch was stepped.
+        /// > Members send with StepStream; Step stays for one-off callers.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Lineage_Api_V1_StepRequest` message.
@@ -675,6 +822,44 @@ extension Lineage_Api_V1_Cluster {
             try await self.client.unary(
                 request: request,
                 descriptor: Lineage_Api_V1_Cluster.Method.Step.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "StepStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The same, as one long-lived stream per peer link (what members use): batches flow as HTTP/2
+        /// > DATA frames on an open stream instead of one call (stream set-up, headers, trailers) each.
+        /// > The first request names the sender; later ones may leave it out. The receiver answers only
+        /// > when the sender ends the stream; an error ends it (messages not yet stepped are lost, as
+        /// > Raft allows).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Lineage_Api_V1_StepRequest` messages.
+        ///   - serializer: A serializer for `Lineage_Api_V1_StepRequest` messages.
+        ///   - deserializer: A deserializer for `Lineage_Api_V1_StepResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func stepStream<Result>(
+            request: GRPCCore.StreamingClientRequest<Lineage_Api_V1_StepRequest>,
+            serializer: some GRPCCore.MessageSerializer<Lineage_Api_V1_StepRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Lineage_Api_V1_StepResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Lineage_Api_V1_StepResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.clientStreaming(
+                request: request,
+                descriptor: Lineage_Api_V1_Cluster.Method.StepStream.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -802,6 +987,7 @@ extension Lineage_Api_V1_Cluster.ClientProtocol {
     /// >
     /// > Delivers a batch of Raft messages from one member to another. Raft tolerates loss, so the
     /// > receiver may drop messages it cannot take; an error means none of the batch was stepped.
+    /// > Members send with StepStream; Step stays for one-off callers.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Lineage_Api_V1_StepRequest` message.
@@ -818,6 +1004,39 @@ extension Lineage_Api_V1_Cluster.ClientProtocol {
         }
     ) async throws -> Result where Result: Sendable {
         try await self.step(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Lineage_Api_V1_StepRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Lineage_Api_V1_StepResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "StepStream" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The same, as one long-lived stream per peer link (what members use): batches flow as HTTP/2
+    /// > DATA frames on an open stream instead of one call (stream set-up, headers, trailers) each.
+    /// > The first request names the sender; later ones may leave it out. The receiver answers only
+    /// > when the sender ends the stream; an error ends it (messages not yet stepped are lost, as
+    /// > Raft allows).
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `Lineage_Api_V1_StepRequest` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func stepStream<Result>(
+        request: GRPCCore.StreamingClientRequest<Lineage_Api_V1_StepRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Lineage_Api_V1_StepResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.stepStream(
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Lineage_Api_V1_StepRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Lineage_Api_V1_StepResponse>(),
@@ -930,6 +1149,7 @@ extension Lineage_Api_V1_Cluster.ClientProtocol {
     /// >
     /// > Delivers a batch of Raft messages from one member to another. Raft tolerates loss, so the
     /// > receiver may drop messages it cannot take; an error means none of the batch was stepped.
+    /// > Members send with StepStream; Step stays for one-off callers.
     ///
     /// - Parameters:
     ///   - message: request message to send.
@@ -952,6 +1172,44 @@ extension Lineage_Api_V1_Cluster.ClientProtocol {
             metadata: metadata
         )
         return try await self.step(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "StepStream" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The same, as one long-lived stream per peer link (what members use): batches flow as HTTP/2
+    /// > DATA frames on an open stream instead of one call (stream set-up, headers, trailers) each.
+    /// > The first request names the sender; later ones may leave it out. The receiver answers only
+    /// > when the sender ends the stream; an error ends it (messages not yet stepped are lost, as
+    /// > Raft allows).
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func stepStream<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Lineage_Api_V1_StepRequest>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Lineage_Api_V1_StepResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<Lineage_Api_V1_StepRequest>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.stepStream(
             request: request,
             options: options,
             onResponse: handleResponse
