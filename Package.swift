@@ -35,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-http2.git", exact: "1.46.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", exact: "1.6.0"),
     ],
     targets: [
         // Pure: SPIFFE IDs, bundles, SVID parse/verify. Imports nothing of ours.
@@ -67,7 +68,15 @@ let package = Package(
             name: "lineage-raft-sim", dependencies: ["ConsensusSimulation"], swiftSettings: strictSettings),
         // Pure: folds events into views (entries, SPIRE's authorization index, agents, tokens,
         // bundles) and stores them as tables.
-        .target(name: "Projections", dependencies: ["SPIFFE", "IdentityModel"], swiftSettings: strictSettings),
+        // TreeDictionary/TreeSet (persistent hash tries): a state published to readers shares
+        // structure with the next one, so applying a batch after a publish costs O(changes ×
+        // log n), not a copy of every entry.
+        .target(
+            name: "Projections",
+            dependencies: [
+                "SPIFFE", "IdentityModel", .product(name: "HashTreeCollections", package: "swift-collections"),
+            ],
+            swiftSettings: strictSettings),
         // Runtime: the bounded, resumable change feed that sync streams follow.
         .target(name: "ChangeFeed", dependencies: ["Projections", "IdentityModel"], swiftSettings: strictSettings),
         // Pure: SPIRE-layout HCL configuration → typed server and agent settings.

@@ -1,3 +1,6 @@
+// Re-exported: `IdentityState`'s containers are `TreeDictionary`/`TreeSet`, and every reader of
+// the state (server, agent, tools, tests) uses their API.
+@_exported import HashTreeCollections
 import IdentityModel
 import SPIFFE
 
@@ -11,13 +14,17 @@ public struct IdentityState: Equatable, Sendable {
     /// The last log index folded, rejected events included. Strictly increasing.
     public internal(set) var appliedIndex: LogIndex = .zero
 
-    public internal(set) var entries: [RegistrationEntryID: RegistrationEntry] = [:]
-    public internal(set) var entriesByParentID: [SPIFFEID: Set<RegistrationEntryID>] = [:]
-    public internal(set) var entriesBySPIFFEID: [SPIFFEID: Set<RegistrationEntryID>] = [:]
-    public internal(set) var entriesBySelector: [Selector: Set<RegistrationEntryID>] = [:]
+    // The containers that grow with the deployment are persistent hash tries, not Dictionary
+    // and Set: readers hold the published state while the driver applies the next batch, and a
+    // copy-on-write Dictionary would then copy every entry (and every entry ID under a shared
+    // parent or selector) once per batch; a trie copies only the paths a change touches.
+    public internal(set) var entries: TreeDictionary<RegistrationEntryID, RegistrationEntry> = [:]
+    public internal(set) var entriesByParentID: TreeDictionary<SPIFFEID, TreeSet<RegistrationEntryID>> = [:]
+    public internal(set) var entriesBySPIFFEID: TreeDictionary<SPIFFEID, TreeSet<RegistrationEntryID>> = [:]
+    public internal(set) var entriesBySelector: TreeDictionary<Selector, TreeSet<RegistrationEntryID>> = [:]
 
-    public internal(set) var agents: [SPIFFEID: AgentRecord] = [:]
-    public internal(set) var joinTokens: [SHA256Digest: JoinTokenRecord] = [:]
+    public internal(set) var agents: TreeDictionary<SPIFFEID, AgentRecord> = [:]
+    public internal(set) var joinTokens: TreeDictionary<SHA256Digest, JoinTokenRecord> = [:]
     /// `joinTokens` by expiry (derived, never stored), kept in step by `insertJoinToken` and
     /// `removeExpiredJoinTokens`.
     var joinTokenExpiries = ExpiryQueue()
@@ -82,7 +89,7 @@ public struct IdentityState: Equatable, Sendable {
     }
 
     private static func remove<Key: Hashable>(
-        _ id: RegistrationEntryID, from index: inout [Key: Set<RegistrationEntryID>], at key: Key
+        _ id: RegistrationEntryID, from index: inout TreeDictionary<Key, TreeSet<RegistrationEntryID>>, at key: Key
     ) {
         let removed = index[key]?.remove(id)
         precondition(removed != nil, "entry index out of step with entries")

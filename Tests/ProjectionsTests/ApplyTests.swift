@@ -33,6 +33,37 @@ struct ApplyTests {
         #expect(h.state.appliedIndex == LogIndex(3))
     }
 
+    @Test("a published copy stays as it was while the next batch applies; equal content built in another order is equal")
+    func publishedCopyIsUnchanged() {
+        var h = Harness()
+        let shared = F.selectors("k8s:ns:default")
+        for n in 0..<200 {
+            h.must(.registrationEntryCreated(.init(entry: F.entry(
+                "e\(n)", spiffeID: "spiffe://example.org/w\(n)", parent: agent, selectors: shared))))
+        }
+        let published = h.state  // what readers hold (IdentityStateView)
+        let publishedDigest = published.digest()
+        h.must(.registrationEntryCreated(.init(entry: F.entry(
+            "late", spiffeID: "spiffe://example.org/late", parent: agent, selectors: shared))))
+        h.must(.registrationEntryDeleted(.init(entryID: F.entryID("e7"), revisionNumber: 0)))
+        #expect(published.entries.count == 200 && published.entries[F.entryID("e7")] != nil)
+        #expect(published.entries[F.entryID("late")] == nil)
+        #expect(published.entriesByParentID[agent]?.count == 200)
+        #expect(published.entriesBySelector[shared[0]]?.contains(F.entryID("e7")) == true)
+        #expect(published.digest() == publishedDigest && published.indexesAreConsistent())
+        #expect(h.state.entriesByParentID[agent]?.count == 200 && h.state.indexesAreConsistent())
+
+        // The same entries created in reverse order: equal state, equal digest, equal rows.
+        var reversed = Harness()
+        for n in (0..<200).reversed() {
+            reversed.must(.registrationEntryCreated(.init(entry: F.entry(
+                "e\(n)", spiffeID: "spiffe://example.org/w\(n)", parent: agent, selectors: shared))))
+        }
+        #expect(reversed.state.entries == published.entries)
+        #expect(reversed.state.entriesBySelector == published.entriesBySelector)
+        #expect(reversed.state.tableRows() == published.tableRows())
+    }
+
     @Test("join token create and consume")
     func joinToken() {
         var h = Harness()
