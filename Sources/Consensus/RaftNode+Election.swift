@@ -150,6 +150,10 @@ extension RaftNode {
     }
 
     mutating func handleVoteRequest(_ message: Message) {
+        if message.kind == .preVote && role == .preCandidate && message.term == term + 1 {
+            handleRivalPreVote(message)
+            return
+        }
         let responseKind: MessageKind = message.kind == .vote ? .voteResponse : .preVoteResponse
         let canVote = vote == message.from
             || (vote == noNode && leader == noNode)
@@ -166,6 +170,24 @@ extension RaftNode {
             electionElapsedTicks = 0
             vote = message.from
         }
+    }
+
+    /// A pre-vote from a node pre-campaigning for the same term as this one. Granting each
+    /// other, both would start real elections, each vote for itself and split the vote; with
+    /// two of three members left (a leader just failed) nobody wins and the cluster waits a
+    /// further election timeout. Pre-votes change no state, so the tie may be broken freely:
+    /// the node whose log is more up to date, or with equal logs the higher node ID, keeps
+    /// campaigning and refuses; the other grants and stands down until its next timeout.
+    private mutating func handleRivalPreVote(_ message: Message) {
+        let theirsUpToDate = log.isUpToDate(lastIndex: message.index, term: message.logTerm)
+        let oursAtLeastAsUpToDate = log.lastTerm() > message.logTerm
+            || (log.lastTerm() == message.logTerm && log.lastIndex() >= message.index)
+        if oursAtLeastAsUpToDate && (!theirsUpToDate || id > message.from) {
+            send(Message(kind: .preVoteResponse, to: message.from, reject: true))
+            return
+        }
+        send(Message(kind: .preVoteResponse, to: message.from, term: message.term))
+        becomeFollower(term: term, leader: noNode)
     }
 
     mutating func stepCandidate(_ message: Message) {

@@ -51,6 +51,33 @@ struct PreVoteCheckQuorumTests {
         return cluster
     }
 
+    @Test("Two followers pre-campaigning at once after the leader fails: one election round, no split vote")
+    func simultaneousPreCandidatesElectOne() {
+        // Equal logs: the higher node ID wins the tie.
+        var cluster = TestCluster(voters: 3)
+        cluster.campaign(1)
+        cluster.isolate(1)
+        cluster.expireLease(2, 3)
+        cluster.nodes[2]!.campaign(.preElection)
+        cluster.nodes[3]!.campaign(.preElection)
+        cluster.stabilize()
+        #expect(cluster[3].role == .leader && cluster[3].term == 2)
+        #expect(cluster[2].role == .follower && cluster[2].leader == 3 && cluster[2].term == 2)
+
+        // The lower ID with the longer log: the log decides, not the ID.
+        var longer = TestCluster(voters: 3)
+        longer.campaign(1)
+        longer.cut(1, 3)
+        _ = try? longer.propose(1, "only node 2 has this")
+        longer.isolate(1)
+        longer.expireLease(2, 3)
+        longer.nodes[3]!.campaign(.preElection)
+        longer.nodes[2]!.campaign(.preElection)
+        longer.stabilize()
+        #expect(longer[2].role == .leader && longer[2].term == 2)
+        #expect(longer.appliedTexts(3).contains("only node 2 has this"))
+    }
+
     @Test("A leader that cannot reach a quorum steps down within two election timeouts")
     func leaderStepsDownWithoutQuorum() {
         var cluster = TestCluster(voters: 3)
