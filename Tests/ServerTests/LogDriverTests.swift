@@ -30,11 +30,11 @@ struct LogDriverTests {
     }
 
     static func withDriver<T: Sendable>(
-        directory: String, applier: RecordingApplier = RecordingApplier(),
+        directory: String, applier: RecordingApplier = RecordingApplier(), settings: LogDriver<RecordingApplier>.Settings = settings(),
         _ body: @Sendable (LogDriver<RecordingApplier>) async throws -> T
     ) async throws -> T {
         let store = try LogStore(directory: directory)
-        let driver = try LogDriver(store: store, applier: applier, settings: settings())
+        let driver = try LogDriver(store: store, applier: applier, settings: settings)
         let result = try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await driver.run(); return nil }
             while driver.currentStatus.role != .leader { try await Task.sleep(for: .milliseconds(5)) }

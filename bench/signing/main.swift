@@ -105,7 +105,9 @@ func floorRate() async throws -> Rate {
 
 // The full path on a one-server identity log with fsync on: an attested agent and one entry
 // under it, so each request is authorized the way BatchNewX509SVID does it.
-let log = try IdentityLog(dataDir: directory, nodeName: try NodeName("bench"))
+// LINEAGE_BENCH_PACING=off turns the driver's group-commit pacing off, for comparison.
+let pacing: GroupCommitPacing = ProcessInfo.processInfo.environment["LINEAGE_BENCH_PACING"] == "off" ? .off : .standard
+let log = try IdentityLog(dataDir: directory, nodeName: try NodeName("bench"), groupCommit: pacing)
 let trustDomain = try TrustDomain("example.org")
 let ca = CAManager(
     settings: .init(trustDomain: trustDomain, caTTL: .seconds(86_400), subject: .init(), x509KeyType: .ecP256, jwtKeyType: .ecP256),
@@ -148,6 +150,14 @@ func pathRate() async throws -> Rate {
             try await group.waitForAll()
         }
     }
+}
+
+// LINEAGE_BENCH_ONLY=path runs the full path once and stops: a steady load to profile with
+// `perf record -p`.
+if ProcessInfo.processInfo.environment["LINEAGE_BENCH_ONLY"] == "path" {
+    let rate = try await pathRate()
+    print("path: \(String(format: "%.1f", rate.cpuMicrosecondsEach)) CPU µs/SVID, \(Int(rate.perWallSecond))/s wall")
+    exit(0)
 }
 
 // Floor and path alternate, so both see the same machine load; each is reported per round.
@@ -268,7 +278,7 @@ _ = try? await runner.value
 func percent(_ value: Double) -> String { "\(Int((value * 100).rounded()))%" }
 
 print("Signing benchmark: \(count) X509-SVIDs per round, \(concurrency) concurrent requests, \(rounds) round(s), "
-    + "\(ProcessInfo.processInfo.activeProcessorCount) cores, data under \(directory)\n")
+    + "\(ProcessInfo.processInfo.activeProcessorCount) cores, group-commit pacing \(pacing == .off ? "off" : "on"), data under \(directory)\n")
 print("| round | floor/s (1 core) | path/s wall | path CPU µs/SVID | path/s per core | share of floor per core | wall share |")
 print("|---:|---:|---:|---:|---:|---:|---:|")
 for (round, result) in results.enumerated() {

@@ -31,6 +31,8 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         /// Applied entries between automatic snapshots; the log before a snapshot is dropped, so
         /// a large value keeps more history for `log export` and `log replay`.
         public var snapshotIntervalEntries: UInt64 = 1_000_000
+        /// How long a pass after a busy one waits for more proposals to share its fsync.
+        public var groupCommit = GroupCommitPacing.standard
 
         public init(raft: RaftConfiguration, bootstrapVoters: [NodeID]) {
             self.raft = raft
@@ -343,7 +345,9 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.tickForever() }
             defer { group.cancelAll() }
+            var previousProposals = 0
             for await _ in wakeups {
+                await gatherProposals(previousPass: previousProposals)
                 let taken = inbox.withLock { inbox -> Inbox in
                     defer {
                         inbox.proposals = []; inbox.reads = []; inbox.messages = []; inbox.ticks = 0
@@ -368,6 +372,7 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
                     }
                     if waiting[cancelled.requestID]?.isEmpty == true { waiting[cancelled.requestID] = nil }
                 }
+                previousProposals = taken.proposals.count
                 for _ in 0..<taken.ticks { owned.node.tick() }
                 for message in taken.messages { owned.node.step(message) }
                 for proposal in taken.proposals {
@@ -412,6 +417,23 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
                 status.withLock { Self.describeConfiguration(of: owned.node, into: &$0) }
                 if Task.isCancelled { break }
             }
+        }
+    }
+
+    /// Holds the next pass back while `settings.groupCommit` says more proposals are coming.
+    private func gatherProposals(previousPass: Int) async {
+        let pacing = settings.groupCommit
+        var waited = Duration.zero
+        var queuedAtLastLook: Int?
+        while true {
+            let queued = inbox.withLock { $0.proposals.count }
+            guard pacing.shouldWait(previousPass: previousPass, queued: queued, queuedAtLastLook: queuedAtLastLook, waited: waited) else {
+                return
+            }
+            queuedAtLastLook = queued
+            // A cancelled sleep ends at once; the pass then runs and the loop sees the cancellation.
+            try? await Task.sleep(for: pacing.step)
+            waited += pacing.step
         }
     }
 

@@ -78,9 +78,11 @@ public final class IdentityLog: Sendable {
     }
 
     /// Opens (or creates) the log under `dataDir` and loads the projections from its tables.
-    /// With `replication` the log is one member's copy of a cluster's log.
+    /// With `replication` the log is one member's copy of a cluster's log. `groupCommit`: how
+    /// long a write after a busy pass waits to share its fsync (`GroupCommitPacing`); by
+    /// default `.standard` on a single server and `.off` in a cluster.
     public init(
-        dataDir: String, nodeName: NodeName, replication: Replication? = nil,
+        dataDir: String, nodeName: NodeName, replication: Replication? = nil, groupCommit: GroupCommitPacing? = nil,
         logger: Logger = .init(label: "lineage.server") { _ in SwiftLogNoOpLogHandler() }
     ) throws {
         let path = DataDirectory.logStore(dataDir)
@@ -114,6 +116,10 @@ public final class IdentityLog: Sendable {
             let registry = replication.registry
             learn = { registry.learn($0) }
         }
+        // A single server's commit waits for its own fsync, which pacing shares among more
+        // writes. A cluster leader's commit waits for a follower's round trip, during which
+        // writes gather anyway: there pacing only added delay (docs/benchmarks.md).
+        settings.groupCommit = groupCommit ?? (replication == nil ? .standard : .off)
         self.driver = try LogDriver(
             store: store, applier: ProjectionApplier(state: state, requests: requests, view: view, feed: feed, proposals: proposals),
             settings: settings,
