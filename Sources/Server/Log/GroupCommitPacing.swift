@@ -29,11 +29,16 @@ public struct GroupCommitPacing: Sendable, Equatable {
         self.batch = batch
     }
 
+    /// Whether a pass that took `previousPass` proposals may hold the next one back at all.
+    func paces(after previousPass: Int) -> Bool {
+        maximum > .zero && previousPass >= siblings
+    }
+
     /// Whether the pass about to start should wait one more `step`: `previousPass` proposals
     /// were taken by the last pass, `queued` are waiting now, `queuedAtLastLook` were waiting
     /// one step ago (nil before the first step), and `waited` has passed already.
     func shouldWait(previousPass: Int, queued: Int, queuedAtLastLook: Int?, waited: Duration) -> Bool {
-        guard maximum > .zero, step > .zero, previousPass >= siblings else { return false }
+        guard paces(after: previousPass) else { return false }
         guard queued > 0, queued < batch, waited + step <= maximum else { return false }
         if let queuedAtLastLook, queued <= queuedAtLastLook { return false }
         return true

@@ -423,6 +423,8 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
     /// Holds the next pass back while `settings.groupCommit` says more proposals are coming.
     private func gatherProposals(previousPass: Int) async {
         let pacing = settings.groupCommit
+        // Most passes follow a quiet one: they return here without touching the inbox's lock.
+        guard pacing.paces(after: previousPass) else { return }
         var waited = Duration.zero
         var queuedAtLastLook: Int?
         while true {
