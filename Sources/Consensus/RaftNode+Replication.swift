@@ -56,7 +56,8 @@ extension RaftNode {
             adoptConfigurationEntry(entry)
         }
         // NB: counting ourselves before the entries are on disk is safe because the driver
-        // persists a Ready's entries before it sends the messages that could produce acks.
+        // persists a Ready's entries before it steps any acknowledgement that could commit
+        // them (it may send a leader's appends first; the answers wait for its next pass).
         _ = progress[id]?.update(acknowledged: last)
         maybeCommit()
         return last

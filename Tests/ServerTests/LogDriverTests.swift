@@ -2,6 +2,7 @@ import Consensus
 import Foundation
 import LogStore
 @testable import Server
+import Synchronization
 import Testing
 
 /// A deterministic applier for driver tests: counts commands and stores each payload under its
@@ -140,6 +141,90 @@ struct LogDriverFailureTests {
         defer { try? reopened.close() }
         #expect(try reopened.appliedIndex() >= UInt64(acknowledged), "everything acknowledged is stored")
         #expect(try reopened.verify().isClean)
+    }
+}
+
+/// Two drivers wired to each other in one process: what each one's store held when it sent.
+@Suite("Log driver pair: messages against writes", .serialized)
+struct LogDriverPairTests {
+    /// A store read from its driver's `send`, which runs on the driver's own thread between
+    /// its writes: the one thread that uses the store while the driver runs.
+    struct DriverOwnedStore: @unchecked Sendable {
+        let store: LogStore
+    }
+
+    /// What a member's send saw of its own store for each message it sent.
+    final class SentLog: Sendable {
+        struct Sent: Sendable {
+            var kind: MessageKind
+            /// Whether the sender's store held the index the message names when it left.
+            var durable: Bool
+        }
+
+        private let sent = Mutex<[Sent]>([])
+        private let drivers = Mutex<[NodeID: LogDriver<RecordingApplier>]>([:])
+
+        func attach(_ driver: LogDriver<RecordingApplier>, as id: NodeID) { drivers.withLock { $0[id] = driver } }
+
+        /// Records, for appends carrying entries and for accepted append acknowledgements, whether
+        /// the sender's store held the index they name; then delivers.
+        func send(_ messages: [Message], from store: LogStore) {
+            for message in messages {
+                let index: Consensus.LogIndex? = switch message.kind {
+                case .append: message.entries.last?.index
+                case .appendResponse where !message.reject: message.index
+                default: nil
+                }
+                if let index {
+                    let stored = (try? store.lastIndex).map { $0 >= index } ?? false
+                    sent.withLock { $0.append(Sent(kind: message.kind, durable: stored)) }
+                }
+                drivers.withLock { $0[message.to] }?.receive(message)
+            }
+        }
+
+        var all: [Sent] { sent.withLock { $0 } }
+    }
+
+    @Test("a leader sends its appends before its own write; a follower acknowledges only what it stored")
+    func leaderSendsBeforeWriting() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("driver-pair-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let log = SentLog()
+        var drivers: [LogDriver<RecordingApplier>] = []
+        var stores: [LogStore] = []
+        for id: NodeID in [1, 2] {
+            let store = try LogStore(directory: root + "/\(id)")
+            var settings = LogDriver<RecordingApplier>.Settings(raft: RaftConfiguration(id: id), bootstrapVoters: [1, 2])
+            settings.tickInterval = .milliseconds(5)
+            let owned = DriverOwnedStore(store: store)
+            let driver = try LogDriver(store: store, applier: RecordingApplier(), settings: settings, send: { log.send($0, from: owned.store) })
+            log.attach(driver, as: id)
+            drivers.append(driver)
+            stores.append(store)
+        }
+        let indexes = try await withThrowingTaskGroup(of: Void.self) { group in
+            for driver in drivers { group.addTask { try await driver.run() } }
+            var leader: LogDriver<RecordingApplier>?
+            while leader == nil {
+                leader = drivers.first { $0.currentStatus.role == .leader }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            var indexes: [Consensus.LogIndex] = []
+            for value in 0..<20 { indexes.append(try await leader!.propose(Array("event-\(value)".utf8)).index) }
+            group.cancelAll()
+            return indexes
+        }
+        let sent = log.all
+        #expect(sent.contains { $0.kind == .append && !$0.durable }, "no append left the leader before its own write")
+        let acknowledgements = sent.filter { $0.kind == .appendResponse }
+        #expect(!acknowledgements.isEmpty)
+        #expect(acknowledgements.allSatisfy { $0.durable }, "a follower acknowledged an entry it had not stored")
+        for store in stores {
+            #expect(try store.lastIndex >= indexes.max()!)
+            try store.close()
+        }
     }
 }
 

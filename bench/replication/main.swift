@@ -7,7 +7,8 @@
 //     `KV.Put` on the leader's client port, acknowledged once committed and applied.
 //   - the same payload size in both: etcd's value, Lineage's selector value.
 //   - beside them, the limit of the disk: one writer's 4 KiB write + fdatasync rate in the same
-//     directory (every commit needs at least one fdatasync on a majority).
+//     directory (every commit needs at least one fdatasync on a majority); and the limit of the
+//     request path: a no-op unary call (gRPC health check) to the Lineage leader, same client.
 // At 16, 64 and 256 concurrent requests (each a task waiting for its answer before sending the
 // next), over one HTTP/2 connection per 32 concurrent requests, the systems take turns per level.
 // Build and run:
@@ -39,8 +40,9 @@ let payloadBytes = arguments.count > 3 ? Int(arguments[3]) ?? 256 : 256
 /// LINEAGE_BENCH_CONCURRENCY="1,16" overrides the levels (the comparison is 16, 64, 256).
 let concurrencies = ProcessInfo.processInfo.environment["LINEAGE_BENCH_CONCURRENCY"]
     .map { $0.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 } } ?? [16, 64, 256]
-/// LINEAGE_BENCH_SYSTEMS="lineage" (or "etcd") runs one system alone, for profiling.
-let systems = Set((ProcessInfo.processInfo.environment["LINEAGE_BENCH_SYSTEMS"] ?? "etcd,lineage").lowercased().split(separator: ",").map(String.init))
+/// LINEAGE_BENCH_SYSTEMS="lineage" (or "etcd") runs one system alone, for profiling; "floor"
+/// (on by default) adds a no-op RPC to the Lineage leader at each level (needs "lineage").
+let systems = Set((ProcessInfo.processInfo.environment["LINEAGE_BENCH_SYSTEMS"] ?? "etcd,lineage,floor").lowercased().split(separator: ",").map(String.init))
 let requestsPerConnection = 32
 let warmup = Duration.seconds(1)
 let trustDomain = "example.org"
@@ -324,6 +326,19 @@ func etcdLevel(_ cluster: EtcdCluster, leader: Int, concurrency: Int) async thro
     }
 }
 
+/// The floor under Lineage's rate: a unary call that does nothing (the gRPC health check) to the
+/// same leader over the same kind of connection. What a write costs above it is the log's.
+func rpcFloorLevel(_ cluster: LineageCluster, leader: Int, concurrency: Int) async throws -> LevelResult {
+    let socket = cluster.sockets[leader]
+    return try await runLevel(
+        system: "no-op RPC", concurrency: concurrency,
+        transport: { try .http2NIOPosix(target: .unixDomainSocket(path: socket), transportSecurity: .plaintext) }
+    ) { client, _, _ in
+        let response = try await Grpc_Health_V1_Health.Client(wrapping: client).check(Grpc_Health_V1_HealthCheckRequest(), options: callOptions)
+        guard response.status == .serving else { throw BenchFailure("health check: \(response.status)") }
+    }
+}
+
 func lineageLevel(_ cluster: LineageCluster, leader: Int, concurrency: Int) async throws -> LevelResult {
     let socket = cluster.sockets[leader]
     var parent = Spire_Api_Types_SPIFFEID()
@@ -384,6 +399,11 @@ func runBenchmark() async throws -> (disk: (perSecond: Double, p50: Duration), l
         levels.append(try await step("Lineage at \(concurrency)") {
             try await lineageLevel(lineage, leader: lineageLeader, concurrency: concurrency)
         })
+        if systems.contains("floor") {
+            levels.append(try await step("no-op RPC at \(concurrency)") {
+                try await rpcFloorLevel(lineage, leader: lineageLeader, concurrency: concurrency)
+            })
+        }
         print("done: \(concurrency) concurrent requests")
     }
     return (disk, levels)

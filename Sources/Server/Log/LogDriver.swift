@@ -9,7 +9,9 @@ import Synchronization
 /// proposals that arrived while the previous fsync ran are appended together and made durable
 /// by one fsync: that is the group commit. The entries a `Ready` carries, the hard state, and
 /// the projection writes of the entries it commits go into one LMDB transaction, with the
-/// applied index, and messages leave only after it is durable (the core's ordering rule).
+/// applied index, and messages leave only after it is durable (the core's ordering rule) —
+/// except a leader's, which leave first so that its write overlaps its followers' (see
+/// `processReadies`).
 /// A `Ready` that only applies committed entries writes nothing at once: its table writes wait
 /// in memory for the next synced transaction, or for the next tick, when they are committed
 /// without flushing LMDB's meta page (`LogStore.commit(_:syncMeta:)`). A proposal is
@@ -163,6 +165,10 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         /// in the store: they ride along with the next synced write, or are written unsynced
         /// at the next tick. Never entries, a term or a vote. See `processReadies`.
         var unwrittenApplies = WriteBatch()
+        /// The term and vote last written with a sync: a `Ready` that changes either must be
+        /// durable before any of its messages leaves.
+        var durableTerm: Term
+        var durableVote: NodeID
     }
 
     /// Opens the driver over an already opened store. The applier must hold the state that the
@@ -183,7 +189,9 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
         var node = RaftNode(settings: settings.raft, storage: storage, rng: SystemRandomNumberGenerator())
         let applied = try store.appliedIndex()
         node.restoreAppliedIndex(applied)
-        self.core = Mutex(Core(node: node, storage: storage, applier: applier))
+        self.core = Mutex(Core(
+            node: node, storage: storage, applier: applier,
+            durableTerm: node.hardState.term, durableVote: node.hardState.vote))
         var initial = Status(
             id: settings.raft.id, role: node.softState.role, leader: node.softState.leader,
             term: node.hardState.term, commitIndex: node.commitIndex, appliedIndex: applied)
@@ -491,6 +499,13 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
             if let hardState = ready.hardState {
                 batch.hardState = StoredHardState(term: hardState.term, vote: hardState.vote, commit: hardState.commit)
             }
+            // A leader's messages promise nothing about its own disk, so they leave before its
+            // write and the followers' writes overlap it (Ongaro's thesis §10.2.1). The core
+            // counts the leader's copy at append time; that stays true because acknowledgements
+            // are stepped in a later pass, after this pass's synced write returned.
+            let sendsBeforeWriting = owned.node.softState.role == .leader && ready.snapshot == nil
+                && ready.hardState.map { $0.term == owned.durableTerm && $0.vote == owned.durableVote } ?? true
+            if sendsBeforeWriting { send(ready.messages) }
             var outcomes: [(RequestID, Consensus.LogIndex, Outcome)] = []
             var appliedChanges: [(Consensus.LogIndex, CheckedContinuation<Consensus.LogIndex, any Error>)] = []
             for entry in ready.committedEntries {
@@ -531,7 +546,10 @@ public final class LogDriver<Applier: LogApplier>: Sendable {
             if let applied = batch.appliedIndex ?? ready.snapshot?.metadata.index {
                 owned.applier.committed(through: applied)
             }
-            send(ready.messages)
+            if let hardState = ready.hardState, ready.mustSync || ready.snapshot != nil {
+                (owned.durableTerm, owned.durableVote) = (hardState.term, hardState.vote)
+            }
+            if !sendsBeforeWriting { send(ready.messages) }
             if ready.snapshot != nil {
                 // The entries a snapshot covers are never applied one by one here, so the
                 // requests this server forwarded and still waits for are answered from the

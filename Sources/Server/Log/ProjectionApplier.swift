@@ -163,6 +163,9 @@ public final class IdentityStateView: Sendable {
     public var state: IdentityState { current.withLock { $0 } }
 
     func publish(_ state: IdentityState) {
-        current.withLock { $0 = state }
+        var replaced = state
+        current.withLock { swap(&$0, &replaced) }
+        // The previous state is released here, outside the lock: freeing the trie nodes only it
+        // held takes a while, and readers must not wait for it.
     }
 }
