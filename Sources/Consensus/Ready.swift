@@ -5,6 +5,10 @@
 ///    possible; fsync before continuing when `mustSync` is true.
 /// 2. Only then send `messages`. NB: a vote or an append acknowledgement in `messages` is a
 ///    promise about the state persisted in step 1; sending it first lets a crash break it.
+///    One exception (Ongaro's thesis §10.2.1): a leader's messages, in a `Ready` that changes
+///    neither term nor vote, promise nothing about its disk and may leave before step 1 — as
+///    long as no acknowledgement is stepped until step 1 is done, because the leader counts
+///    its own copy of new entries as stored when it appends them.
 /// 3. Restore the state machine from `snapshot` (if any), then apply `committedEntries` in order.
 /// 4. Serve `readStates` once the state machine has applied at least each one's index.
 /// `step`, `tick` and the request methods may be called between `ready()` and `advance(_:)`,
