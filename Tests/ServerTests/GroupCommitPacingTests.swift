@@ -31,7 +31,7 @@ struct GroupCommitPacingTests {
 
     @Test("through the driver: sequential proposals are not held back even with a long pacing step")
     func loneWriterThroughDriver() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pacing-\(UUID())").path
+        let directory = ProjectionApplierTests.temporaryDirectory("pacing")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var settings = LogDriverTests.settings()
         settings.groupCommit = GroupCommitPacing(maximum: .seconds(20), step: .seconds(1), siblings: 2, batch: 1_000)
@@ -46,7 +46,7 @@ struct GroupCommitPacingTests {
 
     @Test("through the driver: a burst under a long pacing step is still acknowledged in full")
     func burstThroughDriver() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pacing-\(UUID())").path
+        let directory = ProjectionApplierTests.temporaryDirectory("pacing")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var settings = LogDriverTests.settings()
         settings.groupCommit = GroupCommitPacing(maximum: .milliseconds(200), step: .milliseconds(50), siblings: 2, batch: 1_000)

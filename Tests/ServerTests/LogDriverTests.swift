@@ -188,7 +188,7 @@ struct LogDriverPairTests {
 
     @Test("a leader sends its appends before its own write; a follower acknowledges only what it stored")
     func leaderSendsBeforeWriting() async throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("driver-pair-\(UUID())").path
+        let root = ProjectionApplierTests.temporaryDirectory("driver-pair")
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
         let log = SentLog()
