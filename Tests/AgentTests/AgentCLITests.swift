@@ -75,7 +75,9 @@ struct AgentCLITests {
                 #expect(jwt.status == 0, "\(jwt.stderr)")
                 #expect(jwt.stdout.hasPrefix("token(spiffe://example.org/cli):\n\t"))
                 #expect(jwt.stdout.contains("bundle(spiffe://example.org):\n\t"))
-                let token = String(jwt.stdout.split(separator: "\n")[1].dropFirst())
+                let jwtLines = jwt.stdout.split(separator: "\n")
+                try #require(jwtLines.count > 1, "no token line in: \(jwt.stdout)")
+                let token = String(jwtLines[1].dropFirst())
 
                 let valid = try await ExternalProcess.run(
                     Self.binary, ["api", "validate", "jwt", "-audience", "spiffe://example.org/api", "-svid", token, "-socketPath", socket],

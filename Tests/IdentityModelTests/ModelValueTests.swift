@@ -32,6 +32,36 @@ struct ModelValueTests {
         #expect(Timestamp(millisecondsSinceEpoch: 1999).secondsSinceEpoch == 1)
     }
 
+    @Test("an entry is a value: a changed copy leaves the original alone; equality and hash follow the fields")
+    func entryValueSemantics() {
+        let original = Fixtures.entry
+        var changed = original
+        changed.selectors.append(Fixtures.selector("unix:gid:0"))
+        changed.hint = "changed"
+        changed.revisionNumber += 1
+        #expect(original.selectors == Fixtures.entry.selectors)
+        #expect(original.hint == Fixtures.entry.hint)
+        #expect(changed.selectors.count == original.selectors.count + 1)
+        #expect(changed != original)
+
+        // Built separately (no shared storage) but equal field for field.
+        let rebuilt = RegistrationEntry(
+            id: original.id, spiffeID: original.spiffeID, parentID: original.parentID,
+            selectors: original.selectors, x509SVIDTTLSeconds: original.x509SVIDTTLSeconds,
+            jwtSVIDTTLSeconds: original.jwtSVIDTTLSeconds, federatesWith: original.federatesWith,
+            admin: original.admin, downstream: original.downstream, expiresAt: original.expiresAt,
+            dnsNames: original.dnsNames, revisionNumber: original.revisionNumber, hint: original.hint,
+            createdAt: original.createdAt)
+        #expect(rebuilt == original)
+        #expect(rebuilt.hashValue == original.hashValue)
+        var restored = changed
+        restored.selectors.removeLast()
+        restored.hint = original.hint
+        restored.revisionNumber = original.revisionNumber
+        #expect(restored == original)
+        #expect(Set([original, rebuilt, restored]).count == 1)
+    }
+
     @Test("log indexes order and advance")
     func logIndex() {
         let revision: Revision = LogIndex(41)
