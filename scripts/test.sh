@@ -14,7 +14,22 @@ swift build --build-tests
 # started again, once; a run that hangs after its first test is a failure like any other.
 log=$(mktemp)
 status_file=$(mktemp)
-trap 'rm -f "$log" "$status_file"' EXIT
+# A test binary that crashes leaves the servers, agents and Envoys it started running (each
+# child gets its own process group, so nothing else stops them) and they load the machine for
+# whatever runs next. At exit, stop this checkout's orphans: children of init whose program is
+# one of ours from this checkout's build folders, or an Envoy copied into a test's directory.
+stop_orphans() {
+  local root=$PWD pid ppid args stopped=0
+  while read -r pid ppid args; do
+    [ "$ppid" = 1 ] || continue
+    case "$args" in
+      "$root"/.build*/lineage-server*|"$root"/.build*/lineage-agent*|/tmp/lineage-*/bin/envoy*)
+        kill -9 "$pid" 2>/dev/null && stopped=$((stopped + 1)) ;;
+    esac
+  done < <(ps -eo pid=,ppid=,args=)
+  if [ "$stopped" -gt 0 ]; then echo "test.sh: stopped $stopped process(es) a crashed test left running" >&2; fi
+}
+trap 'stop_orphans; rm -f "$log" "$status_file"' EXIT
 for attempt in 1 2; do
   { status=0; swift test --skip-build --no-parallel "$@" 2>&1 || status=$?; echo "$status" > "$status_file"; } | tee "$log" &
   runner=$!
