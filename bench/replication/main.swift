@@ -7,8 +7,11 @@
 //     `KV.Put` on the leader's client port, acknowledged once committed and applied.
 //   - the same payload size in both: etcd's value, Lineage's selector value.
 //   - beside them, the limit of the disk: one writer's 4 KiB write + fdatasync rate in the same
-//     directory (every commit needs at least one fdatasync on a majority); and the limit of the
-//     request path: a no-op unary call (gRPC health check) to the Lineage leader, same client.
+//     directory (every commit needs at least one fdatasync on a majority); and the limit of each
+//     request path: a no-op unary call (gRPC health check) to each leader, same client.
+//   - for every row, the CPU time per acknowledged request of the system's three servers and of
+//     the load client (from /proc/PID/stat over the measured seconds): on a machine whose cores
+//     are all busy, the rate is the cores' time divided by their sum.
 // At 16, 64 and 256 concurrent requests (each a task waiting for its answer before sending the
 // next), over one HTTP/2 connection per 32 concurrent requests, the systems take turns per level.
 // Build and run:
@@ -41,7 +44,7 @@ let payloadBytes = arguments.count > 3 ? Int(arguments[3]) ?? 256 : 256
 let concurrencies = ProcessInfo.processInfo.environment["LINEAGE_BENCH_CONCURRENCY"]
     .map { $0.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 } } ?? [16, 64, 256]
 /// LINEAGE_BENCH_SYSTEMS="lineage" (or "etcd") runs one system alone, for profiling; "floor"
-/// (on by default) adds a no-op RPC to the Lineage leader at each level (needs "lineage").
+/// (on by default) adds a no-op RPC to the leader of each system that runs.
 let systems = Set((ProcessInfo.processInfo.environment["LINEAGE_BENCH_SYSTEMS"] ?? "etcd,lineage,floor").lowercased().split(separator: ",").map(String.init))
 let requestsPerConnection = 32
 let warmup = Duration.seconds(1)
@@ -141,6 +144,7 @@ func fdatasyncRate(directory: String) throws -> (perSecond: Double, p50: Duratio
 
 struct EtcdCluster {
     let clientPorts: [Int]
+    let processes: [pid_t]
     let metricsLine = "etcd_server_is_leader 1"
     let logPath: String
 }
@@ -153,9 +157,10 @@ func startEtcd(root: String) async throws -> EtcdCluster {
     let clientPorts = try memberNames.map { _ in try freePort() }
     let peerPorts = try memberNames.map { _ in try freePort() }
     let initialCluster = memberNames.indices.map { "e\($0 + 1)=http://127.0.0.1:\(peerPorts[$0])" }.joined(separator: ",")
+    var processes: [pid_t] = []
     for index in memberNames.indices {
         let name = "e\(index + 1)"
-        _ = try cleanup.start(etcd, [
+        processes.append(try cleanup.start(etcd, [
             "--name", name, "--data-dir", "\(root)/etcd-\(name)",
             "--listen-client-urls", "http://127.0.0.1:\(clientPorts[index])",
             "--advertise-client-urls", "http://127.0.0.1:\(clientPorts[index])",
@@ -163,13 +168,14 @@ func startEtcd(root: String) async throws -> EtcdCluster {
             "--initial-advertise-peer-urls", "http://127.0.0.1:\(peerPorts[index])",
             "--initial-cluster", initialCluster, "--initial-cluster-state", "new",
             "--initial-cluster-token", "lineage-bench-\(getpid())", "--log-level", "error", "--logger", "zap",
-        ], logPath: "\(root)/etcd-\(name).log")
+        ], logPath: "\(root)/etcd-\(name).log").processIdentifier)
     }
-    return EtcdCluster(clientPorts: clientPorts, logPath: "\(root)/etcd-e1.log")
+    return EtcdCluster(clientPorts: clientPorts, processes: processes, logPath: "\(root)/etcd-e1.log")
 }
 
 struct LineageCluster {
     let sockets: [String]
+    let processes: [pid_t]
     let metricsPorts: [Int]
     let metricsLine = "lineage_raft_is_leader 1"
     let logPath: String
@@ -187,6 +193,7 @@ func startLineage(root: String) async throws -> LineageCluster {
     let ports = try memberNames.map { _ in try freePort() }
     let metricsPorts = try memberNames.map { _ in try freePort() }
     var sockets: [String] = []
+    var processes: [pid_t] = []
     for (index, name) in memberNames.enumerated() {
         let directory = "\(root)/lineage-\(name)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -224,9 +231,10 @@ func startLineage(root: String) async throws -> LineageCluster {
             }
         }
         """.write(toFile: directory + "/server.conf", atomically: true, encoding: .utf8)
-        _ = try cleanup.start(server, ["run", "-config", directory + "/server.conf"], logPath: directory + "/server.log")
+        processes.append(try cleanup.start(
+            server, ["run", "-config", directory + "/server.conf"], logPath: directory + "/server.log").processIdentifier)
     }
-    return LineageCluster(sockets: sockets, metricsPorts: metricsPorts, logPath: "\(root)/lineage-s1/server.log")
+    return LineageCluster(sockets: sockets, processes: processes, metricsPorts: metricsPorts, logPath: "\(root)/lineage-s1/server.log")
 }
 
 // MARK: Load
@@ -240,9 +248,31 @@ struct LevelResult {
     let failed: Int
     let elapsed: Duration
     let latencies: Row
+    /// CPU seconds over the measured seconds: the system's servers (all three), this process.
+    let serverCPU: Double
+    let clientCPU: Double
 
     var perSecond: Double { Double(acknowledged) / seconds(elapsed) }
+
+    /// Microseconds of CPU per acknowledged request.
+    func perRequest(_ cpuSeconds: Double) -> String { String(Int((cpuSeconds / Double(acknowledged) * 1e6).rounded())) }
 }
+
+/// User + system CPU seconds a process has used (all its threads), from `/proc/PID/stat`.
+func cpuSeconds(_ pid: pid_t) throws -> Double {
+    let path = "/proc/\(pid)/stat"
+    guard let stat = try? String(contentsOfFile: path, encoding: .utf8),
+          let end = stat.lastIndex(of: ")")
+    else { throw BenchFailure("cannot read \(path) (the CPU columns need Linux's /proc)") }
+    // After the command name: field 3 (state) is first, so utime (14) and stime (15) are 11, 12.
+    let fields = stat[stat.index(after: end)...].split(separator: " ")
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else {
+        throw BenchFailure("unexpected \(path): \(stat)")
+    }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+func cpuSeconds(_ pids: [pid_t]) throws -> Double { try pids.reduce(0) { $0 + (try cpuSeconds($1)) } }
 
 /// Samples of one load level, merged from its workers.
 final class Samples: Sendable {
@@ -261,9 +291,9 @@ final class Samples: Sendable {
 
 /// `concurrency` workers, each sending its next request when the last is answered, for a warm-up
 /// and then `secondsPerLevel` measured seconds, over `concurrency / requestsPerConnection`
-/// connections made by `transport`.
+/// connections made by `transport`; meanwhile the CPU time of `servers` and of this process.
 func runLevel(
-    system: String, concurrency: Int, transport: @escaping @Sendable () throws -> Transport,
+    system: String, concurrency: Int, servers: [pid_t], transport: @escaping @Sendable () throws -> Transport,
     request: @escaping @Sendable (GRPCClient<Transport>, _ worker: Int, _ sequence: Int) async throws -> Void
 ) async throws -> LevelResult {
     let connections = max(1, (concurrency + requestsPerConnection - 1) / requestsPerConnection)
@@ -273,6 +303,13 @@ func runLevel(
     let start = clock.now
     let measureFrom = start + warmup
     let stopAt = measureFrom + .seconds(secondsPerLevel)
+    async let cpu: (server: Double, client: Double) = {
+        let processes = (servers: servers, client: getpid())
+        try await Task.sleep(until: measureFrom, clock: clock)
+        let before = (server: try cpuSeconds(processes.servers), client: try cpuSeconds(processes.client))
+        try await Task.sleep(until: stopAt, clock: clock)
+        return (try cpuSeconds(processes.servers) - before.server, try cpuSeconds(processes.client) - before.client)
+    }()
     try await withThrowingTaskGroup(of: Void.self) { group in
         for client in clients { group.addTask { try await client.runConnections() } }
         try await withThrowingTaskGroup(of: Void.self) { workers in
@@ -303,21 +340,21 @@ func runLevel(
         try await group.waitForAll()
     }
     let result = samples.snapshot
+    let used = try await cpu
     if let failure = result.firstFailure {
         print("\(system) at \(concurrency): \(result.failed) failed requests; first: \(failure)")
     }
     guard !result.latencies.isEmpty else { throw BenchFailure("\(system) at \(concurrency): no request succeeded") }
     return LevelResult(
         system: system, concurrency: concurrency, acknowledged: result.latencies.count, failed: result.failed,
-        elapsed: .seconds(secondsPerLevel), latencies: Row(name: system, samples: result.latencies))
+        elapsed: .seconds(secondsPerLevel), latencies: Row(name: system, samples: result.latencies),
+        serverCPU: used.server, clientCPU: used.client)
 }
 
 func etcdLevel(_ cluster: EtcdCluster, leader: Int, concurrency: Int) async throws -> LevelResult {
-    let port = cluster.clientPorts[leader]
     let value = Data(payload().utf8)
     return try await runLevel(
-        system: "etcd", concurrency: concurrency,
-        transport: { try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext) }
+        system: "etcd", concurrency: concurrency, servers: cluster.processes, transport: etcdTransport(cluster, leader: leader)
     ) { client, worker, sequence in
         var put = Etcdserverpb_PutRequest()
         put.key = Data("bench/c\(concurrency)/w\(worker)/\(sequence)".utf8)
@@ -326,21 +363,26 @@ func etcdLevel(_ cluster: EtcdCluster, leader: Int, concurrency: Int) async thro
     }
 }
 
-/// The floor under Lineage's rate: a unary call that does nothing (the gRPC health check) to the
+/// The floor under a system's rate: a unary call that does nothing (the gRPC health check) to the
 /// same leader over the same kind of connection. What a write costs above it is the log's.
-func rpcFloorLevel(_ cluster: LineageCluster, leader: Int, concurrency: Int) async throws -> LevelResult {
-    let socket = cluster.sockets[leader]
-    return try await runLevel(
-        system: "no-op RPC", concurrency: concurrency,
-        transport: { try .http2NIOPosix(target: .unixDomainSocket(path: socket), transportSecurity: .plaintext) }
-    ) { client, _, _ in
+func rpcFloorLevel(system: String, leader: pid_t, concurrency: Int, transport: @escaping @Sendable () throws -> Transport) async throws -> LevelResult {
+    try await runLevel(system: system, concurrency: concurrency, servers: [leader], transport: transport) { client, _, _ in
         let response = try await Grpc_Health_V1_Health.Client(wrapping: client).check(Grpc_Health_V1_HealthCheckRequest(), options: callOptions)
         guard response.status == .serving else { throw BenchFailure("health check: \(response.status)") }
     }
 }
 
-func lineageLevel(_ cluster: LineageCluster, leader: Int, concurrency: Int) async throws -> LevelResult {
+func etcdTransport(_ cluster: EtcdCluster, leader: Int) -> @Sendable () throws -> Transport {
+    let port = cluster.clientPorts[leader]
+    return { try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext) }
+}
+
+func lineageTransport(_ cluster: LineageCluster, leader: Int) -> @Sendable () throws -> Transport {
     let socket = cluster.sockets[leader]
+    return { try .http2NIOPosix(target: .unixDomainSocket(path: socket), transportSecurity: .plaintext) }
+}
+
+func lineageLevel(_ cluster: LineageCluster, leader: Int, concurrency: Int) async throws -> LevelResult {
     var parent = Spire_Api_Types_SPIFFEID()
     parent.trustDomain = trustDomain
     parent.path = "/bench/node"
@@ -349,8 +391,7 @@ func lineageLevel(_ cluster: LineageCluster, leader: Int, concurrency: Int) asyn
     selector.value = payload()
     let template = (parent, selector)
     return try await runLevel(
-        system: "Lineage", concurrency: concurrency,
-        transport: { try .http2NIOPosix(target: .unixDomainSocket(path: socket), transportSecurity: .plaintext) }
+        system: "Lineage", concurrency: concurrency, servers: cluster.processes, transport: lineageTransport(cluster, leader: leader)
     ) { client, worker, sequence in
         var entry = Spire_Api_Types_Entry()
         entry.parentID = template.0
@@ -393,6 +434,13 @@ func runBenchmark() async throws -> (disk: (perSecond: Double, p50: Duration), l
         if systems.contains("etcd") {
             etcdLeader = leaderIndex(metricsPorts: etcdMetrics, leaderLine: etcd.metricsLine) ?? etcdLeader
             levels.append(try await step("etcd at \(concurrency)") { try await etcdLevel(etcd, leader: etcdLeader, concurrency: concurrency) })
+            if systems.contains("floor") {
+                levels.append(try await step("etcd no-op RPC at \(concurrency)") {
+                    try await rpcFloorLevel(
+                        system: "etcd no-op RPC", leader: etcd.processes[etcdLeader], concurrency: concurrency,
+                        transport: etcdTransport(etcd, leader: etcdLeader))
+                })
+            }
         }
         guard systems.contains("lineage") else { continue }
         lineageLeader = leaderIndex(metricsPorts: lineage.metricsPorts, leaderLine: lineage.metricsLine) ?? lineageLeader
@@ -400,8 +448,10 @@ func runBenchmark() async throws -> (disk: (perSecond: Double, p50: Duration), l
             try await lineageLevel(lineage, leader: lineageLeader, concurrency: concurrency)
         })
         if systems.contains("floor") {
-            levels.append(try await step("no-op RPC at \(concurrency)") {
-                try await rpcFloorLevel(lineage, leader: lineageLeader, concurrency: concurrency)
+            levels.append(try await step("Lineage no-op RPC at \(concurrency)") {
+                try await rpcFloorLevel(
+                    system: "Lineage no-op RPC", leader: lineage.processes[lineageLeader], concurrency: concurrency,
+                    transport: lineageTransport(lineage, leader: lineageLeader))
             })
         }
         print("done: \(concurrency) concurrent requests")
@@ -416,10 +466,11 @@ do {
     let (disk, levels) = try await runBenchmark()
     print("limit: one writer's 4 KiB write + fdatasync in \(parentDirectory): \(Int(disk.perSecond))/s, p50 \(milliseconds(disk.p50)) ms")
     print("payload \(payloadBytes) B, \(secondsPerLevel) s per level after \(warmup) of warm-up, \(requestsPerConnection) requests per connection")
-    print("| system | concurrent requests | acknowledged/s | p50 ms | p99 ms | failed |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("CPU µs per acknowledged request: servers = the system's three (a no-op row: its leader alone), client = this process")
+    print("| system | concurrent requests | acknowledged/s | p50 ms | p99 ms | failed | servers' CPU µs | client's CPU µs |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for level in levels {
-        print("| \(level.system) | \(level.concurrency) | \(Int(level.perSecond)) | \(milliseconds(level.latencies.percentile(0.5))) | \(milliseconds(level.latencies.percentile(0.99))) | \(level.failed) |")
+        print("| \(level.system) | \(level.concurrency) | \(Int(level.perSecond)) | \(milliseconds(level.latencies.percentile(0.5))) | \(milliseconds(level.latencies.percentile(0.99))) | \(level.failed) | \(level.perRequest(level.serverCPU)) | \(level.perRequest(level.clientCPU)) |")
     }
     cleanup.run()
 } catch {
