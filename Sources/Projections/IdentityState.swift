@@ -9,7 +9,7 @@ import SPIFFE
 /// A value type changed only by `Projector.apply` (or rebuilt by `restore(tables:)`), so a
 /// replica, a simulator and `log verify` each hold their own copy and compare `digest()`s. The
 /// secondary indexes (by parent, by SPIFFE ID, by selector) are derived from `entries` and kept
-/// in step by `insertEntry`/`removeEntry`; they are never stored, only rebuilt.
+/// in step by `insertEntry`/`replaceEntry`/`removeEntry`; they are never stored, only rebuilt.
 public struct IdentityState: Equatable, Sendable {
     /// The last log index folded, rejected events included. Strictly increasing.
     public internal(set) var appliedIndex: LogIndex = .zero
@@ -86,6 +86,28 @@ public struct IdentityState: Equatable, Sendable {
             Self.remove(id, from: &entriesBySelector, at: selector)
         }
         return entry
+    }
+
+    /// Replaces the entry with `entry.id` by `entry`, moving only the index rows whose keys
+    /// changed: most updates (a TTL, DNS names, a hint) keep the parent, the SPIFFE ID and the
+    /// selectors, and then only the entry table changes.
+    mutating func replaceEntry(_ entry: RegistrationEntry) {
+        guard let old = entries.updateValue(entry, forKey: entry.id) else {
+            preconditionFailure("entry \(entry.id) replaced but not present")
+        }
+        if old.parentID != entry.parentID {
+            Self.remove(entry.id, from: &entriesByParentID, at: old.parentID)
+            entriesByParentID[entry.parentID, default: []].insert(entry.id)
+        }
+        if old.spiffeID != entry.spiffeID {
+            Self.remove(entry.id, from: &entriesBySPIFFEID, at: old.spiffeID)
+            entriesBySPIFFEID[entry.spiffeID, default: []].insert(entry.id)
+        }
+        if old.selectors != entry.selectors {
+            let before = Set(old.selectors), after = Set(entry.selectors)
+            for selector in before.subtracting(after) { Self.remove(entry.id, from: &entriesBySelector, at: selector) }
+            for selector in after.subtracting(before) { entriesBySelector[selector, default: []].insert(entry.id) }
+        }
     }
 
     private static func remove<Key: Hashable>(

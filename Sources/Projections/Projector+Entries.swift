@@ -23,8 +23,7 @@ extension Projector {
             return .rejected(.revisionMismatch(entry.id, expected: expected, actual: entry.revisionNumber))
         }
         if let existing = state.similarEntry(to: entry) { return .rejected(.duplicateEntry(existing: existing)) }
-        state.removeEntry(entry.id)
-        state.insertEntry(entry)
+        state.replaceEntry(entry)
         return .applied([.entryUpserted(entry)])
     }
 

@@ -33,6 +33,41 @@ struct ApplyTests {
         #expect(h.state.appliedIndex == LogIndex(3))
     }
 
+    @Test("an update moves only the index rows whose keys changed")
+    func entryUpdateMovesChangedRows() {
+        var h = Harness()
+        let shared = F.selector("k8s:ns:default")
+        let entry = F.entry(
+            "e1", spiffeID: "spiffe://example.org/web", parent: agent, selectors: [shared, F.selector("k8s:sa:web")])
+        let other = F.entry("e2", spiffeID: "spiffe://example.org/db", parent: agent, selectors: [shared])
+        h.must(.registrationEntryCreated(.init(entry: entry)))
+        h.must(.registrationEntryCreated(.init(entry: other)))
+
+        // Same keys, another TTL: the entry changes, the indexes do not.
+        var ttl = entry
+        ttl.revisionNumber = 1
+        ttl.x509SVIDTTLSeconds = 60
+        let indexesBefore = (h.state.entriesByParentID, h.state.entriesBySPIFFEID, h.state.entriesBySelector)
+        #expect(h.must(.registrationEntryUpdated(.init(entry: ttl))) == [.entryUpserted(ttl)])
+        #expect(h.state.entries[entry.id] == ttl)
+        #expect(h.state.entriesByParentID == indexesBefore.0 && h.state.entriesBySPIFFEID == indexesBefore.1)
+        #expect(h.state.entriesBySelector == indexesBefore.2)
+
+        // One selector of two swapped, selectors reordered, SPIFFE ID changed, parent kept.
+        var moved = ttl
+        moved.revisionNumber = 2
+        moved.spiffeID = F.id("spiffe://example.org/web2")
+        moved.selectors = [F.selector("k8s:sa:web2"), shared]
+        #expect(h.must(.registrationEntryUpdated(.init(entry: moved))) == [.entryUpserted(moved)])
+        #expect(h.state.entriesBySelector[shared] == [entry.id, other.id])
+        #expect(h.state.entriesBySelector[F.selector("k8s:sa:web")] == nil)
+        #expect(h.state.entriesBySelector[F.selector("k8s:sa:web2")] == [entry.id])
+        #expect(h.state.entriesBySPIFFEID[F.id("spiffe://example.org/web")] == nil)
+        #expect(h.state.entriesBySPIFFEID[moved.spiffeID] == [entry.id])
+        #expect(h.state.entriesByParentID[agent] == [entry.id, other.id])
+        #expect(h.state.indexesAreConsistent())
+    }
+
     @Test("a published copy stays as it was while the next batch applies; equal content built in another order is equal")
     func publishedCopyIsUnchanged() {
         var h = Harness()
