@@ -14,19 +14,38 @@ public struct SPIFFEID: Hashable, Comparable, Sendable, CustomStringConvertible 
     public init(parsing string: String) throws(SPIFFEIDError) {
         if string.isEmpty { throw SPIFFEIDError(.empty, input: string) }
         if string.utf8.count > Limits.spiffeIDBytesMax { throw SPIFFEIDError(.tooLong, input: string) }
-        // Byte-wise: every character an ID may hold is ASCII, and the log decodes several IDs
-        // per event, so this runs on every signing. Indices stay on ASCII bytes, hence on
-        // character boundaries.
-        let utf8 = string.utf8
-        guard utf8.starts(with: Self.schemePrefix.utf8) else { throw SPIFFEIDError(.scheme, input: string) }
-        let nameStart = utf8.index(utf8.startIndex, offsetBy: Self.schemePrefix.utf8.count)
-        let slash = utf8[nameStart...].firstIndex(of: UInt8(ascii: "/")) ?? utf8.endIndex
-        let name = string[nameStart..<slash]
-        try TrustDomain.validate(name: name, input: string)
-        let path = string[slash...]
-        try Self.validate(path: path, input: string)
-        self.trustDomain = TrustDomain(validatedName: String(name))
-        self.path = String(path)
+        // Over the string's UTF-8 buffer, byte by byte: every character an ID may hold is
+        // ASCII, and the log decodes several IDs per event, so this runs on every signing and
+        // every replayed event. (`withUTF8` copies only a string that is not native UTF-8.)
+        var bytes = string
+        switch bytes.withUTF8(Self.parse) {
+        case .invalid(let rule): throw SPIFFEIDError(rule, input: string)
+        case .valid(let name, let path):
+            self.trustDomain = TrustDomain(validatedName: name)
+            self.path = path
+        }
+    }
+
+    private enum Parsed {
+        case valid(name: String, path: String)
+        case invalid(SPIFFEIDError.Rule)
+    }
+
+    private static let schemePrefixBytes = Array(schemePrefix.utf8)
+
+    /// The rules in the order go-spiffe checks them: scheme, trust domain, path.
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> Parsed {
+        let prefix = schemePrefixBytes
+        guard bytes.count >= prefix.count else { return .invalid(.scheme) }
+        for offset in prefix.indices where bytes[offset] != prefix[offset] { return .invalid(.scheme) }
+        var slash = prefix.count
+        while slash < bytes.count && bytes[slash] != UInt8(ascii: "/") { slash += 1 }
+        let name = bytes[prefix.count..<slash]
+        let path = bytes[slash...]
+        if let rule = TrustDomain.problem(inName: name) ?? problem(inPath: path) { return .invalid(rule) }
+        return .valid(
+            name: String(decoding: UnsafeBufferPointer(rebasing: name), as: UTF8.self),
+            path: String(decoding: UnsafeBufferPointer(rebasing: path), as: UTF8.self))
     }
 
     /// Builds an ID from a trust domain and a path that must start with `/` (or be empty).
@@ -83,28 +102,34 @@ public struct SPIFFEID: Hashable, Comparable, Sendable, CustomStringConvertible 
 
     /// `path` starts with `/` (or is empty).
     static func validate(path: Substring, input: String) throws(SPIFFEIDError) {
+        if let rule = problem(inPath: path.utf8) { throw SPIFFEIDError(rule, input: input) }
+    }
+
+    /// The first rule `path` (empty, or starting with `/`) breaks; nil when it is valid.
+    static func problem(inPath path: some Collection<UInt8>) -> SPIFFEIDError.Rule? {
         // Walk segment by segment like go-spiffe's validatePath, so that `//` is reported as
         // an empty segment and a lone trailing `/` as a trailing slash. A segment is checked
         // when the next `/` (or the end) closes it: `count` bytes, `dots` of them dots.
         var count = -1  // the leading `/` opens the first segment
         var dots = 0
-        for byte in path.utf8 {
+        for byte in path {
             if byte == UInt8(ascii: "/") {
-                if count == 0 { throw SPIFFEIDError(.emptySegment, input: input) }
-                if count > 0 && dots == count && count <= 2 { throw SPIFFEIDError(.dotSegment, input: input) }
+                if count == 0 { return .emptySegment }
+                if count > 0 && dots == count && count <= 2 { return .dotSegment }
                 count = 0
                 dots = 0
             } else if isPathByte(byte) {
                 count += 1
                 if byte == UInt8(ascii: ".") { dots += 1 }
             } else if byte == UInt8(ascii: "?") || byte == UInt8(ascii: "#") {
-                throw SPIFFEIDError(.queryOrFragment, input: input)
+                return .queryOrFragment
             } else {
-                throw SPIFFEIDError(.pathCharacter, input: input)
+                return .pathCharacter
             }
         }
-        if count == 0 { throw SPIFFEIDError(.trailingSlash, input: input) }
-        if count > 0 && dots == count && count <= 2 { throw SPIFFEIDError(.dotSegment, input: input) }
+        if count == 0 { return .trailingSlash }
+        if count > 0 && dots == count && count <= 2 { return .dotSegment }
+        return nil
     }
 
     static func validate(segment: Substring, input: String) throws(SPIFFEIDError) {

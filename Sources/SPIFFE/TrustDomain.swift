@@ -41,20 +41,24 @@ public struct TrustDomain: Hashable, Comparable, Sendable, CustomStringConvertib
 
     /// Checks a trust-domain name. `input` is the whole string being parsed, for the error.
     static func validate(name: some StringProtocol, input: String) throws(SPIFFEIDError) {
-        if name.isEmpty { throw SPIFFEIDError(.trustDomainMissing, input: input) }
-        if name.utf8.count > Limits.trustDomainBytesMax {
-            throw SPIFFEIDError(.trustDomainTooLong, input: input)
-        }
+        if let rule = problem(inName: name.utf8) { throw SPIFFEIDError(rule, input: input) }
+    }
+
+    /// The first rule the name's bytes break; nil when it is valid.
+    static func problem(inName name: some Collection<UInt8>) -> SPIFFEIDError.Rule? {
+        if name.isEmpty { return .trustDomainMissing }
+        if name.count > Limits.trustDomainBytesMax { return .trustDomainTooLong }
         // Classify the characters that signal a URI component the spec forbids, so the
         // error says which rule was broken rather than only "bad character".
-        if name.utf8.contains(UInt8(ascii: "@")) { throw SPIFFEIDError(.userinfo, input: input) }
-        for byte in name.utf8 where !isTrustDomainByte(byte) {
+        if name.contains(UInt8(ascii: "@")) { return .userinfo }
+        for byte in name where !isTrustDomainByte(byte) {
             switch byte {
-            case UInt8(ascii: ":"): throw SPIFFEIDError(.port, input: input)
-            case UInt8(ascii: "?"), UInt8(ascii: "#"): throw SPIFFEIDError(.queryOrFragment, input: input)
-            default: throw SPIFFEIDError(.trustDomainCharacter, input: input)
+            case UInt8(ascii: ":"): return .port
+            case UInt8(ascii: "?"), UInt8(ascii: "#"): return .queryOrFragment
+            default: return .trustDomainCharacter
             }
         }
+        return nil
     }
 
     static func isTrustDomainByte(_ byte: UInt8) -> Bool {

@@ -94,6 +94,15 @@ struct ModelValueTests {
         var entry = Fixtures.entry
         entry.selectors.append(entry.selectors[0])
         #expect(throws: ValidationError(field: "selectors", .duplicate)) { try entry.validate() }
+        // Short lists are compared pairwise, long ones through a set: a duplicate far apart in
+        // a long list, distinct long lists, and a duplicate of the last two are all told apart.
+        let many = try (0..<40).map { try Selector(type: "k8s", value: "label:\($0)") }
+        entry.selectors = many
+        try entry.validate()
+        entry.selectors = many + [many[3]]
+        #expect(throws: ValidationError(field: "selectors", .duplicate)) { try entry.validate() }
+        entry.selectors = Array(many[0..<5]) + [many[4]]
+        #expect(throws: ValidationError(field: "selectors", .duplicate)) { try entry.validate() }
         entry = Fixtures.entry
         entry.x509SVIDTTLSeconds = -1
         #expect(throws: ValidationError(field: "x509_svid_ttl_seconds", .negative)) { try entry.validate() }

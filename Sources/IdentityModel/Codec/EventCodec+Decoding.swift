@@ -40,15 +40,15 @@ extension EventCodec {
             actor: actor, requestID: requestID, event: try readEvent(payload))
     }
 
-    static func readActor(_ message: Lineage_Identity_V1_ActorV1, at path: String) throws(EventCodecError) -> Actor {
-        try requireKnownFields(message, at: path)
+    static func readActor(_ message: Lineage_Identity_V1_ActorV1, at path: @autoclosure () -> String) throws(EventCodecError) -> Actor {
+        try requireKnownFields(message, at: path())
         switch message.kind {
-        case .adminSpiffeID(let id): return .admin(try spiffeID(id, at: path + ".admin_spiffe_id"))
+        case .adminSpiffeID(let id): return .admin(try spiffeID(id, at: path() + ".admin_spiffe_id"))
         case .localAdminUid(let uid): return .localAdmin(uid: uid)
-        case .agentSpiffeID(let id): return .agent(try spiffeID(id, at: path + ".agent_spiffe_id"))
+        case .agentSpiffeID(let id): return .agent(try spiffeID(id, at: path() + ".agent_spiffe_id"))
         case .serverNodeName(let name):
-            return .server(try check(path + ".server_node_name") { () throws(ValidationError) in try NodeName(name) })
-        case nil: throw .invalidField(ValidationError(field: path, .empty))
+            return .server(try check(path() + ".server_node_name") { () throws(ValidationError) in try NodeName(name) })
+        case nil: throw .invalidField(ValidationError(field: path(), .empty))
         }
     }
 
@@ -219,50 +219,50 @@ extension EventCodec {
     }
 
     static func readX509SVIDIssued(
-        _ message: Lineage_Identity_V1_X509SVIDIssuedV1, at path: String
+        _ message: Lineage_Identity_V1_X509SVIDIssuedV1, at path: @autoclosure () -> String
     ) throws(EventCodecError) -> X509SVIDIssued {
-        try requireKnownFields(message, at: path)
+        try requireKnownFields(message, at: path())
         let event = X509SVIDIssued(
-            serialNumber: try serial(message.serialNumber, at: path + ".serial_number"),
-            spiffeID: try spiffeID(message.spiffeID, at: path + ".spiffe_id"),
-            entryID: message.entryID.isEmpty ? nil : try entryID(message.entryID, at: path + ".entry_id"),
+            serialNumber: try serial(message.serialNumber, at: path() + ".serial_number"),
+            spiffeID: try spiffeID(message.spiffeID, at: path() + ".spiffe_id"),
+            entryID: message.entryID.isEmpty ? nil : try entryID(message.entryID, at: path() + ".entry_id"),
             requestingAgentID: try optionalSPIFFEID(
-                message.requestingAgentSpiffeID, at: path + ".requesting_agent_spiffe_id"),
+                message.requestingAgentSpiffeID, at: path() + ".requesting_agent_spiffe_id"),
             issuer: try reference(
-                message.issuingServerNodeName, message.authorityID, at: path, serverField: "issuing_server_node_name"),
+                message.issuingServerNodeName, message.authorityID, at: path(), serverField: "issuing_server_node_name"),
             notBefore: Timestamp(millisecondsSinceEpoch: message.notBeforeUnixMs),
             notAfter: Timestamp(millisecondsSinceEpoch: message.notAfterUnixMs),
-            publicKeySHA256: try digest(message.publicKeySha256, at: path + ".public_key_sha256"),
-            certificateSHA256: try digest(message.certificateSha256, at: path + ".certificate_sha256"))
+            publicKeySHA256: try digest(message.publicKeySha256, at: path() + ".public_key_sha256"),
+            certificateSHA256: try digest(message.certificateSha256, at: path() + ".certificate_sha256"))
         if event.notAfter < event.notBefore {
-            throw .invalidField(ValidationError(field: path + ".not_after_unix_ms", .outOfOrder))
+            throw .invalidField(ValidationError(field: path() + ".not_after_unix_ms", .outOfOrder))
         }
         return event
     }
 
-    static func certificates(_ list: [Data], max: Int, at path: String) throws(EventCodecError) -> [[UInt8]] {
-        if list.count > max { throw .invalidField(ValidationError(field: path, .tooMany(max: max))) }
+    static func certificates(_ list: [Data], max: Int, at path: @autoclosure () -> String) throws(EventCodecError) -> [[UInt8]] {
+        if list.count > max { throw .invalidField(ValidationError(field: path(), .tooMany(max: max))) }
         var certificates: [[UInt8]] = []
         for (index, certificate) in list.enumerated() {
-            certificates.append(try der(certificate, max: Limits.certificateDERBytesMax, at: path + "[\(index)]"))
+            certificates.append(try der(certificate, max: Limits.certificateDERBytesMax, at: path() + "[\(index)]"))
         }
         return certificates
     }
 
     static func readBundle(
-        _ message: Lineage_Identity_V1_FederatedBundleSetV1, at path: String
+        _ message: Lineage_Identity_V1_FederatedBundleSetV1, at path: @autoclosure () -> String
     ) throws(EventCodecError) -> FederatedBundle {
-        try requireKnownFields(message, at: path)
-        let domain = try trustDomain(message.trustDomain, at: path + ".trust_domain")
+        try requireKnownFields(message, at: path())
+        let domain = try trustDomain(message.trustDomain, at: path() + ".trust_domain")
         let authorities = try certificates(
-            message.x509AuthoritiesDer, max: Limits.x509AuthoritiesPerBundleMax, at: path + ".x509_authorities_der")
+            message.x509AuthoritiesDer, max: Limits.x509AuthoritiesPerBundleMax, at: path() + ".x509_authorities_der")
         if message.jwtAuthorities.count > Limits.jwtAuthoritiesPerBundleMax {
             throw .invalidField(
-                ValidationError(field: path + ".jwt_authorities", .tooMany(max: Limits.jwtAuthoritiesPerBundleMax)))
+                ValidationError(field: path() + ".jwt_authorities", .tooMany(max: Limits.jwtAuthoritiesPerBundleMax)))
         }
         var keys: [JWTKey] = []
         for (index, key) in message.jwtAuthorities.enumerated() {
-            let keyPath = path + ".jwt_authorities[\(index)]"
+            let keyPath = path() + ".jwt_authorities[\(index)]"
             try requireKnownFields(key, at: keyPath)
             keys.append(
                 JWTKey(
@@ -271,7 +271,7 @@ extension EventCodec {
                     expiresAt: key.hasExpiresAtUnixMs ? Timestamp(millisecondsSinceEpoch: key.expiresAtUnixMs) : nil))
         }
         if message.refreshHintSeconds < 0 {
-            throw .invalidField(ValidationError(field: path + ".refresh_hint_seconds", .negative))
+            throw .invalidField(ValidationError(field: path() + ".refresh_hint_seconds", .negative))
         }
         return FederatedBundle(
             trustDomain: domain, x509AuthoritiesDER: authorities, jwtAuthorities: keys,
@@ -281,22 +281,22 @@ extension EventCodec {
     // MARK: - Shared messages
 
     static func readEntry(
-        _ message: Lineage_Identity_V1_RegistrationEntryV1, at path: String
+        _ message: Lineage_Identity_V1_RegistrationEntryV1, at path: @autoclosure () -> String
     ) throws(EventCodecError) -> RegistrationEntry {
-        try requireKnownFields(message, at: path)
+        try requireKnownFields(message, at: path())
         if message.federatesWith.count > Limits.federatesWithPerEntryMax {
             throw .invalidField(
-                ValidationError(field: path + ".federates_with", .tooMany(max: Limits.federatesWithPerEntryMax)))
+                ValidationError(field: path() + ".federates_with", .tooMany(max: Limits.federatesWithPerEntryMax)))
         }
         var federatesWith: [TrustDomain] = []
         for (index, name) in message.federatesWith.enumerated() {
-            federatesWith.append(try trustDomain(name, at: path + ".federates_with[\(index)]"))
+            federatesWith.append(try trustDomain(name, at: path() + ".federates_with[\(index)]"))
         }
         let entry = RegistrationEntry(
-            id: try entryID(message.id, at: path + ".id"),
-            spiffeID: try spiffeID(message.spiffeID, at: path + ".spiffe_id"),
-            parentID: try spiffeID(message.parentID, at: path + ".parent_id"),
-            selectors: try readSelectors(message.selectors, max: Limits.selectorsPerEntryMax, at: path + ".selectors"),
+            id: try entryID(message.id, at: path() + ".id"),
+            spiffeID: try spiffeID(message.spiffeID, at: path() + ".spiffe_id"),
+            parentID: try spiffeID(message.parentID, at: path() + ".parent_id"),
+            selectors: try readSelectors(message.selectors, max: Limits.selectorsPerEntryMax, at: path() + ".selectors"),
             x509SVIDTTLSeconds: message.x509SvidTtlSeconds,
             jwtSVIDTTLSeconds: message.jwtSvidTtlSeconds,
             federatesWith: federatesWith,
@@ -307,22 +307,21 @@ extension EventCodec {
             revisionNumber: message.revisionNumber,
             hint: message.hint,
             createdAt: Timestamp(millisecondsSinceEpoch: message.createdAtUnixMs))
-        try check(path) { () throws(ValidationError) in try entry.validate() }
+        try check(path()) { () throws(ValidationError) in try entry.validate() }
         return entry
     }
 
     /// Selectors, bounded in count before any is parsed.
     static func readSelectors(
-        _ messages: [Lineage_Identity_V1_SelectorV1], max: Int, at path: String
+        _ messages: [Lineage_Identity_V1_SelectorV1], max: Int, at path: @autoclosure () -> String
     ) throws(EventCodecError) -> [Selector] {
-        if messages.count > max { throw .invalidField(ValidationError(field: path, .tooMany(max: max))) }
+        if messages.count > max { throw .invalidField(ValidationError(field: path(), .tooMany(max: max))) }
         var selectors: [Selector] = []
         selectors.reserveCapacity(messages.count)
         for (index, message) in messages.enumerated() {
-            let itemPath = path + "[\(index)]"
-            try requireKnownFields(message, at: itemPath)
+            try requireKnownFields(message, at: path() + "[\(index)]")
             selectors.append(
-                try check(itemPath) { () throws(ValidationError) in
+                try check(path() + "[\(index)]") { () throws(ValidationError) in
                     try Selector(type: message.type, value: message.value)
                 })
         }
@@ -333,82 +332,82 @@ extension EventCodec {
 
     /// Runs a validating initialiser, reporting its failure at `path`.
     static func check<T>(
-        _ path: String, _ body: () throws(ValidationError) -> T
+        _ path: @autoclosure () -> String, _ body: () throws(ValidationError) -> T
     ) throws(EventCodecError) -> T {
         do throws(ValidationError) {
             return try body()
         } catch {
-            throw .invalidField(error.inside(path))
+            throw .invalidField(error.inside(path()))
         }
     }
 
     /// Refuses a message carrying fields this build does not know, naming the first one.
-    static func requireKnownFields(_ message: some SwiftProtobuf.Message, at path: String) throws(EventCodecError) {
+    static func requireKnownFields(_ message: some SwiftProtobuf.Message, at path: @autoclosure () -> String) throws(EventCodecError) {
         let unknown = message.unknownFields.data
         guard unknown.isEmpty else {
             throw .unknownField(
-                path: path.isEmpty ? "EventRecord" : path,
+                path: path().isEmpty ? "EventRecord" : path(),
                 fieldNumber: WireScanner.firstFieldNumber(in: [UInt8](unknown)) ?? 0)
         }
     }
 
-    static func spiffeID(_ text: String, at path: String) throws(EventCodecError) -> SPIFFEID {
-        if text.isEmpty { throw .invalidField(ValidationError(field: path, .empty)) }
+    static func spiffeID(_ text: String, at path: @autoclosure () -> String) throws(EventCodecError) -> SPIFFEID {
+        if text.isEmpty { throw .invalidField(ValidationError(field: path(), .empty)) }
         do throws(SPIFFEIDError) {
             return try SPIFFEID(parsing: text)
         } catch {
-            throw .invalidField(ValidationError(field: path, .invalidSPIFFEID(error)))
+            throw .invalidField(ValidationError(field: path(), .invalidSPIFFEID(error)))
         }
     }
 
     /// An optional SPIFFE ID field, where the empty string means none.
-    static func optionalSPIFFEID(_ text: String, at path: String) throws(EventCodecError) -> SPIFFEID? {
-        text.isEmpty ? nil : try spiffeID(text, at: path)
+    static func optionalSPIFFEID(_ text: String, at path: @autoclosure () -> String) throws(EventCodecError) -> SPIFFEID? {
+        text.isEmpty ? nil : try spiffeID(text, at: path())
     }
 
     /// A bare trust domain name: the form the encoder writes, so decoding is exact.
-    static func trustDomain(_ name: String, at path: String) throws(EventCodecError) -> TrustDomain {
-        if name.isEmpty { throw .invalidField(ValidationError(field: path, .empty)) }
+    static func trustDomain(_ name: String, at path: @autoclosure () -> String) throws(EventCodecError) -> TrustDomain {
+        if name.isEmpty { throw .invalidField(ValidationError(field: path(), .empty)) }
         do throws(SPIFFEIDError) {
             return try TrustDomain(name)
         } catch {
-            throw .invalidField(ValidationError(field: path, .invalidSPIFFEID(error)))
+            throw .invalidField(ValidationError(field: path(), .invalidSPIFFEID(error)))
         }
     }
 
-    static func entryID(_ text: String, at path: String) throws(EventCodecError) -> RegistrationEntryID {
-        try check(path) { () throws(ValidationError) in try RegistrationEntryID(text) }
+    static func entryID(_ text: String, at path: @autoclosure () -> String) throws(EventCodecError) -> RegistrationEntryID {
+        try check(path()) { () throws(ValidationError) in try RegistrationEntryID(text) }
     }
 
-    static func nodeName(_ text: String, at path: String) throws(EventCodecError) -> NodeName {
-        try check(path) { () throws(ValidationError) in try NodeName(text) }
+    static func nodeName(_ text: String, at path: @autoclosure () -> String) throws(EventCodecError) -> NodeName {
+        try check(path()) { () throws(ValidationError) in try NodeName(text) }
     }
 
-    static func authorityID(_ text: String, at path: String) throws(EventCodecError) -> AuthorityID {
-        try check(path) { () throws(ValidationError) in try AuthorityID(text) }
+    static func authorityID(_ text: String, at path: @autoclosure () -> String) throws(EventCodecError) -> AuthorityID {
+        try check(path()) { () throws(ValidationError) in try AuthorityID(text) }
     }
 
     static func reference(
-        _ serverNodeName: String, _ authorityID: String, at path: String,
+        _ serverNodeName: String, _ authorityID: String, at path: @autoclosure () -> String,
         serverField: String = "server_node_name", authorityField: String = "authority_id"
     ) throws(EventCodecError) -> AuthorityReference {
         AuthorityReference(
-            serverNodeName: try nodeName(serverNodeName, at: path + "." + serverField),
-            authorityID: try self.authorityID(authorityID, at: path + "." + authorityField))
+            serverNodeName: try nodeName(serverNodeName, at: path() + "." + serverField),
+            authorityID: try self.authorityID(authorityID, at: path() + "." + authorityField))
     }
 
-    static func serial(_ data: Data, at path: String) throws(EventCodecError) -> CertificateSerialNumber {
-        try check(path) { () throws(ValidationError) in try CertificateSerialNumber(bytes: data) }
+    static func serial(_ data: Data, at path: @autoclosure () -> String) throws(EventCodecError) -> CertificateSerialNumber {
+        try check(path()) { () throws(ValidationError) in try CertificateSerialNumber(bytes: data) }
     }
 
-    static func digest(_ data: Data, at path: String) throws(EventCodecError) -> SHA256Digest {
-        try check(path) { () throws(ValidationError) in try SHA256Digest(bytes: data) }
+    static func digest(_ data: Data, at path: @autoclosure () -> String) throws(EventCodecError) -> SHA256Digest {
+        try check(path()) { () throws(ValidationError) in try SHA256Digest(bytes: data) }
     }
 
     /// Non-empty DER of bounded size (parsed by the `SPIFFE` module where it is used).
-    static func der(_ data: Data, max: Int, at path: String) throws(EventCodecError) -> [UInt8] {
-        if data.isEmpty { throw .invalidField(ValidationError(field: path, .empty)) }
-        if data.count > max { throw .invalidField(ValidationError(field: path, .tooLong(maxBytes: max))) }
+    static func der(_ data: Data, max: Int, at path: @autoclosure () -> String) throws(EventCodecError) -> [UInt8] {
+        if data.isEmpty { throw .invalidField(ValidationError(field: path(), .empty)) }
+        if data.count > max { throw .invalidField(ValidationError(field: path(), .tooLong(maxBytes: max))) }
         return [UInt8](data)
     }
 }

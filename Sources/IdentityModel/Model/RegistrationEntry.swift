@@ -151,13 +151,13 @@ public struct RegistrationEntry: Hashable, Sendable {
         if selectors.count > Limits.selectorsPerEntryMax {
             throw ValidationError(field: "selectors", .tooMany(max: Limits.selectorsPerEntryMax))
         }
-        if Set(selectors).count != selectors.count { throw ValidationError(field: "selectors", .duplicate) }
+        if selectors.hasDuplicates { throw ValidationError(field: "selectors", .duplicate) }
         if x509SVIDTTLSeconds < 0 { throw ValidationError(field: "x509_svid_ttl_seconds", .negative) }
         if jwtSVIDTTLSeconds < 0 { throw ValidationError(field: "jwt_svid_ttl_seconds", .negative) }
         if federatesWith.count > Limits.federatesWithPerEntryMax {
             throw ValidationError(field: "federates_with", .tooMany(max: Limits.federatesWithPerEntryMax))
         }
-        if Set(federatesWith).count != federatesWith.count {
+        if federatesWith.hasDuplicates {
             throw ValidationError(field: "federates_with", .duplicate)
         }
         if dnsNames.count > Limits.dnsNamesPerEntryMax {
@@ -175,5 +175,17 @@ public struct RegistrationEntry: Hashable, Sendable {
         for byte in hint.utf8 where !TextRule.isNotControl(byte) {
             throw ValidationError(field: "hint", .invalidCharacter)
         }
+    }
+}
+
+extension Array where Element: Hashable {
+    /// Whether two elements are equal. Entries hold a handful of selectors and trust domains,
+    /// and every decoded event checks them, so short arrays are compared pairwise instead of
+    /// hashed into a set.
+    var hasDuplicates: Bool {
+        guard count > 16 else {
+            return indices.contains { i in self[(i + 1)...].contains(self[i]) }
+        }
+        return Set(self).count != count
     }
 }

@@ -18,6 +18,16 @@ public struct RequestID: Hashable, Sendable, CustomStringConvertible {
         guard bytes.count == Self.byteCount else {
             throw ValidationError(field: "", .wrongLength(expectedBytes: Self.byteCount))
         }
+        // `Data` (what protobuf fields hold) iterates byte by byte through its storage
+        // enumeration; its contiguous buffer does not.
+        if let id = bytes.withContiguousStorageIfAvailable(Self.init(contiguous:)) {
+            self = id
+        } else {
+            self.init(contiguous: Array(bytes))
+        }
+    }
+
+    private init(contiguous bytes: some Collection<UInt8>) {
         var high: UInt64 = 0
         var low: UInt64 = 0
         for (offset, byte) in bytes.enumerated() {
