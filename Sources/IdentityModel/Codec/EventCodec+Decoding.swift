@@ -40,7 +40,9 @@ extension EventCodec {
             actor: actor, requestID: requestID, event: try readEvent(payload))
     }
 
-    static func readActor(_ message: Lineage_Identity_V1_ActorV1, at path: @autoclosure () -> String) throws(EventCodecError) -> Actor {
+    static func readActor(
+        _ message: Lineage_Identity_V1_ActorV1, at path: @autoclosure FieldPath
+    ) throws(EventCodecError) -> Actor {
         try requireKnownFields(message, at: path())
         switch message.kind {
         case .adminSpiffeID(let id): return .admin(try spiffeID(id, at: path() + ".admin_spiffe_id"))
@@ -219,7 +221,7 @@ extension EventCodec {
     }
 
     static func readX509SVIDIssued(
-        _ message: Lineage_Identity_V1_X509SVIDIssuedV1, at path: @autoclosure () -> String
+        _ message: Lineage_Identity_V1_X509SVIDIssuedV1, at path: @autoclosure FieldPath
     ) throws(EventCodecError) -> X509SVIDIssued {
         try requireKnownFields(message, at: path())
         let event = X509SVIDIssued(
@@ -240,7 +242,9 @@ extension EventCodec {
         return event
     }
 
-    static func certificates(_ list: [Data], max: Int, at path: @autoclosure () -> String) throws(EventCodecError) -> [[UInt8]] {
+    static func certificates(
+        _ list: [Data], max: Int, at path: @autoclosure FieldPath
+    ) throws(EventCodecError) -> [[UInt8]] {
         if list.count > max { throw .invalidField(ValidationError(field: path(), .tooMany(max: max))) }
         var certificates: [[UInt8]] = []
         for (index, certificate) in list.enumerated() {
@@ -250,7 +254,7 @@ extension EventCodec {
     }
 
     static func readBundle(
-        _ message: Lineage_Identity_V1_FederatedBundleSetV1, at path: @autoclosure () -> String
+        _ message: Lineage_Identity_V1_FederatedBundleSetV1, at path: @autoclosure FieldPath
     ) throws(EventCodecError) -> FederatedBundle {
         try requireKnownFields(message, at: path())
         let domain = try trustDomain(message.trustDomain, at: path() + ".trust_domain")
@@ -281,7 +285,7 @@ extension EventCodec {
     // MARK: - Shared messages
 
     static func readEntry(
-        _ message: Lineage_Identity_V1_RegistrationEntryV1, at path: @autoclosure () -> String
+        _ message: Lineage_Identity_V1_RegistrationEntryV1, at path: @autoclosure FieldPath
     ) throws(EventCodecError) -> RegistrationEntry {
         try requireKnownFields(message, at: path())
         if message.federatesWith.count > Limits.federatesWithPerEntryMax {
@@ -313,7 +317,7 @@ extension EventCodec {
 
     /// Selectors, bounded in count before any is parsed.
     static func readSelectors(
-        _ messages: [Lineage_Identity_V1_SelectorV1], max: Int, at path: @autoclosure () -> String
+        _ messages: [Lineage_Identity_V1_SelectorV1], max: Int, at path: @autoclosure FieldPath
     ) throws(EventCodecError) -> [Selector] {
         if messages.count > max { throw .invalidField(ValidationError(field: path(), .tooMany(max: max))) }
         var selectors: [Selector] = []
@@ -330,9 +334,14 @@ extension EventCodec {
 
     // MARK: - Field helpers
 
+    /// A field's path in error messages (`registration_entry_created_v1.entry.selectors[1]`).
+    /// It is built only when an error is reported: building one for every field cost about a
+    /// tenth of decoding an event.
+    typealias FieldPath = () -> String
+
     /// Runs a validating initialiser, reporting its failure at `path`.
     static func check<T>(
-        _ path: @autoclosure () -> String, _ body: () throws(ValidationError) -> T
+        _ path: @autoclosure FieldPath, _ body: () throws(ValidationError) -> T
     ) throws(EventCodecError) -> T {
         do throws(ValidationError) {
             return try body()
@@ -342,7 +351,9 @@ extension EventCodec {
     }
 
     /// Refuses a message carrying fields this build does not know, naming the first one.
-    static func requireKnownFields(_ message: some SwiftProtobuf.Message, at path: @autoclosure () -> String) throws(EventCodecError) {
+    static func requireKnownFields(
+        _ message: some SwiftProtobuf.Message, at path: @autoclosure FieldPath
+    ) throws(EventCodecError) {
         let unknown = message.unknownFields.data
         guard unknown.isEmpty else {
             throw .unknownField(
@@ -351,7 +362,7 @@ extension EventCodec {
         }
     }
 
-    static func spiffeID(_ text: String, at path: @autoclosure () -> String) throws(EventCodecError) -> SPIFFEID {
+    static func spiffeID(_ text: String, at path: @autoclosure FieldPath) throws(EventCodecError) -> SPIFFEID {
         if text.isEmpty { throw .invalidField(ValidationError(field: path(), .empty)) }
         do throws(SPIFFEIDError) {
             return try SPIFFEID(parsing: text)
@@ -361,12 +372,12 @@ extension EventCodec {
     }
 
     /// An optional SPIFFE ID field, where the empty string means none.
-    static func optionalSPIFFEID(_ text: String, at path: @autoclosure () -> String) throws(EventCodecError) -> SPIFFEID? {
+    static func optionalSPIFFEID(_ text: String, at path: @autoclosure FieldPath) throws(EventCodecError) -> SPIFFEID? {
         text.isEmpty ? nil : try spiffeID(text, at: path())
     }
 
     /// A bare trust domain name: the form the encoder writes, so decoding is exact.
-    static func trustDomain(_ name: String, at path: @autoclosure () -> String) throws(EventCodecError) -> TrustDomain {
+    static func trustDomain(_ name: String, at path: @autoclosure FieldPath) throws(EventCodecError) -> TrustDomain {
         if name.isEmpty { throw .invalidField(ValidationError(field: path(), .empty)) }
         do throws(SPIFFEIDError) {
             return try TrustDomain(name)
@@ -375,20 +386,22 @@ extension EventCodec {
         }
     }
 
-    static func entryID(_ text: String, at path: @autoclosure () -> String) throws(EventCodecError) -> RegistrationEntryID {
+    static func entryID(
+        _ text: String, at path: @autoclosure FieldPath
+    ) throws(EventCodecError) -> RegistrationEntryID {
         try check(path()) { () throws(ValidationError) in try RegistrationEntryID(text) }
     }
 
-    static func nodeName(_ text: String, at path: @autoclosure () -> String) throws(EventCodecError) -> NodeName {
+    static func nodeName(_ text: String, at path: @autoclosure FieldPath) throws(EventCodecError) -> NodeName {
         try check(path()) { () throws(ValidationError) in try NodeName(text) }
     }
 
-    static func authorityID(_ text: String, at path: @autoclosure () -> String) throws(EventCodecError) -> AuthorityID {
+    static func authorityID(_ text: String, at path: @autoclosure FieldPath) throws(EventCodecError) -> AuthorityID {
         try check(path()) { () throws(ValidationError) in try AuthorityID(text) }
     }
 
     static func reference(
-        _ serverNodeName: String, _ authorityID: String, at path: @autoclosure () -> String,
+        _ serverNodeName: String, _ authorityID: String, at path: @autoclosure FieldPath,
         serverField: String = "server_node_name", authorityField: String = "authority_id"
     ) throws(EventCodecError) -> AuthorityReference {
         AuthorityReference(
@@ -396,16 +409,18 @@ extension EventCodec {
             authorityID: try self.authorityID(authorityID, at: path() + "." + authorityField))
     }
 
-    static func serial(_ data: Data, at path: @autoclosure () -> String) throws(EventCodecError) -> CertificateSerialNumber {
+    static func serial(
+        _ data: Data, at path: @autoclosure FieldPath
+    ) throws(EventCodecError) -> CertificateSerialNumber {
         try check(path()) { () throws(ValidationError) in try CertificateSerialNumber(bytes: data) }
     }
 
-    static func digest(_ data: Data, at path: @autoclosure () -> String) throws(EventCodecError) -> SHA256Digest {
+    static func digest(_ data: Data, at path: @autoclosure FieldPath) throws(EventCodecError) -> SHA256Digest {
         try check(path()) { () throws(ValidationError) in try SHA256Digest(bytes: data) }
     }
 
     /// Non-empty DER of bounded size (parsed by the `SPIFFE` module where it is used).
-    static func der(_ data: Data, max: Int, at path: @autoclosure () -> String) throws(EventCodecError) -> [UInt8] {
+    static func der(_ data: Data, max: Int, at path: @autoclosure FieldPath) throws(EventCodecError) -> [UInt8] {
         if data.isEmpty { throw .invalidField(ValidationError(field: path(), .empty)) }
         if data.count > max { throw .invalidField(ValidationError(field: path(), .tooLong(maxBytes: max))) }
         return [UInt8](data)
