@@ -17,8 +17,8 @@ public struct SPIFFEID: Hashable, Comparable, Sendable, CustomStringConvertible 
         // Over the string's UTF-8 buffer, byte by byte: every character an ID may hold is
         // ASCII, and the log decodes several IDs per event, so this runs on every signing and
         // every replayed event. (`withUTF8` copies only a string that is not native UTF-8.)
-        var bytes = string
-        switch bytes.withUTF8(Self.parse) {
+        var native = string
+        switch native.withUTF8(Self.parse) {
         case .invalid(let rule): throw SPIFFEIDError(rule, input: string)
         case .valid(let name, let path):
             self.trustDomain = TrustDomain(validatedName: name)
@@ -35,12 +35,10 @@ public struct SPIFFEID: Hashable, Comparable, Sendable, CustomStringConvertible 
 
     /// The rules in the order go-spiffe checks them: scheme, trust domain, path.
     private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> Parsed {
-        let prefix = schemePrefixBytes
-        guard bytes.count >= prefix.count else { return .invalid(.scheme) }
-        for offset in prefix.indices where bytes[offset] != prefix[offset] { return .invalid(.scheme) }
-        var slash = prefix.count
-        while slash < bytes.count && bytes[slash] != UInt8(ascii: "/") { slash += 1 }
-        let name = bytes[prefix.count..<slash]
+        guard bytes.starts(with: schemePrefixBytes) else { return .invalid(.scheme) }
+        let nameStart = schemePrefixBytes.count
+        let slash = bytes[nameStart...].firstIndex(of: UInt8(ascii: "/")) ?? bytes.endIndex
+        let name = bytes[nameStart..<slash]
         let path = bytes[slash...]
         if let rule = TrustDomain.problem(inName: name) ?? problem(inPath: path) { return .invalid(rule) }
         return .valid(
